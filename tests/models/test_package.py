@@ -1,0 +1,182 @@
+"""Model packages: save/load, MLflow's layout both ways, and the trust rules."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from sklearn.linear_model import LinearRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import FunctionTransformer
+
+from stepline.errors import ModelError
+from stepline.models import UntrustedModel, infer_signature, load, read_mlmodel, save
+
+from .conftest import FIXTURES
+
+
+def days_since(values: np.ndarray) -> np.ndarray:
+    """A user function: skops stores it by reference, so it is not known safe."""
+    return np.asarray(values, dtype=float) * 2
+
+
+def test_save_writes_mlflow_layout(tmp_path: Path, rental) -> None:
+    frame, _, model = rental
+    sig = infer_signature(frame, model.predict(frame))
+    out = save(
+        model, tmp_path / "pkg", signature=sig, input_example=frame.iloc[:2], metadata={"r2": 0.9}
+    )
+    names = {p.name for p in out.iterdir()}
+    assert names == {
+        "MLmodel",
+        "model.skops",
+        "input_example.json",
+        "serving_input_example.json",
+        "requirements.txt",
+        "python_env.yaml",
+        "conda.yaml",
+    }
+    mlmodel = yaml.safe_load((out / "MLmodel").read_text())
+    pyfunc = mlmodel["flavors"]["python_function"]
+    assert pyfunc["loader_module"] == "mlflow.sklearn"
+    assert pyfunc["model_path"] == "model.skops"
+    assert pyfunc["env"] == {"conda": "conda.yaml", "virtualenv": "python_env.yaml"}
+    sk = mlmodel["flavors"]["sklearn"]
+    assert sk["serialization_format"] == "skops" and sk["pickled_model"] == "model.skops"
+    assert "sklearn.tree._tree.Tree" in sk["skops_trusted_types"]
+    assert mlmodel["saved_input_example_info"]["pandas_orient"] == "split"
+    assert mlmodel["metadata"] == {"r2": 0.9}
+    assert len(mlmodel["model_uuid"]) == 32 and mlmodel["model_size_bytes"] > 1000
+    example = json.loads((out / "input_example.json").read_text())
+    assert example["columns"] == list(frame.columns) and len(example["data"]) == 2
+    serving = json.loads((out / "serving_input_example.json").read_text())
+    assert serving["dataframe_split"] == example
+    reqs = (out / "requirements.txt").read_text().splitlines()
+    assert any(r.startswith("scikit-learn==") for r in reqs)
+    assert any(r.startswith("skops==") for r in reqs)
+    env = yaml.safe_load((out / "python_env.yaml").read_text())
+    assert env["dependencies"] == ["-r requirements.txt"]
+
+
+def test_roundtrip_predicts_the_same(tmp_path: Path, rental) -> None:
+    frame, _, model = rental
+    save(model, tmp_path / "pkg", input_example=frame.iloc[:3])
+    loaded = load(tmp_path / "pkg")
+    np.testing.assert_allclose(loaded.predict(frame), model.predict(frame))
+    assert loaded.signature is not None  # inferred from the example
+    assert list(loaded.input_example.columns) == list(frame.columns)
+    # NaN in the example was written as JSON null and reads back as NaN
+    text = (tmp_path / "pkg" / "input_example.json").read_text()
+    assert "NaN" not in text
+
+
+def test_save_refuses_a_non_empty_directory(tmp_path: Path, rental) -> None:
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "keep.txt").write_text("x")
+    with pytest.raises(ModelError, match="not empty"):
+        save(rental[2], tmp_path / "pkg")
+    assert (tmp_path / "pkg" / "keep.txt").exists()
+
+
+def test_loads_mlflow_written_skops_package_without_trust() -> None:
+    model = load(FIXTURES / "mlflow_skops")
+    example = model.input_example
+    assert list(example.columns) == ["neighbourhood_group", "minimum_nights", "reviews_per_month"]
+    assert model.predict(example).shape == (2,)
+    assert model.signature is not None
+    assert not model.signature.inputs.columns[2].required
+
+
+def test_mlflow_cloudpickle_package_needs_trust() -> None:
+    with pytest.raises(UntrustedModel, match="trust=True") as err:
+        load(FIXTURES / "mlflow_cloudpickle")
+    assert "cloudpickle" in str(err.value)
+    trusted = load(FIXTURES / "mlflow_cloudpickle", trust=True)
+    safe = load(FIXTURES / "mlflow_skops")
+    example = safe.input_example
+    np.testing.assert_allclose(trusted.predict(example), safe.predict(example))
+
+
+def test_pickle_package_saved_by_stepline_also_needs_trust(tmp_path: Path, rental) -> None:
+    frame, _, model = rental
+    save(model, tmp_path / "pkg", serialization="cloudpickle")
+    assert (tmp_path / "pkg" / "model.pkl").is_file()
+    with pytest.raises(UntrustedModel):
+        load(tmp_path / "pkg")
+    np.testing.assert_allclose(
+        load(tmp_path / "pkg", trust=True).predict(frame), model.predict(frame)
+    )
+
+
+def test_user_function_is_refused_until_trusted(tmp_path: Path) -> None:
+    model = make_pipeline(FunctionTransformer(days_since), LinearRegression())
+    model.fit(np.array([[1.0], [2.0], [3.0]]), np.array([1.0, 2.0, 3.0]))
+    frame = pd.DataFrame({"x": [1.0, 2.0]})
+    save(model, tmp_path / "pkg", signature=infer_signature(frame))
+    with pytest.raises(UntrustedModel) as err:
+        load(tmp_path / "pkg")
+    name = f"{days_since.__module__}.days_since"
+    assert err.value.types == [name]
+    assert name in str(err.value)
+    # recording the type in MLmodel (as a tampered package would) does not make it trusted
+    mlmodel = read_mlmodel(tmp_path / "pkg")
+    assert name in mlmodel["flavors"]["sklearn"]["skops_trusted_types"]
+    loaded = load(tmp_path / "pkg", trust=[name])
+    assert loaded.trusted_types and name in loaded.trusted_types
+
+
+def test_bad_packages_give_clear_errors(tmp_path: Path) -> None:
+    with pytest.raises(ModelError, match="no MLmodel"):
+        load(tmp_path)
+    (tmp_path / "MLmodel").write_text("flavors: {keras: {}}\n")
+    with pytest.raises(ModelError, match="'sklearn'"):
+        load(tmp_path)
+    (tmp_path / "MLmodel").write_text(
+        "flavors: {sklearn: {pickled_model: ../../etc/passwd, serialization_format: skops}}\n"
+    )
+    with pytest.raises(ModelError, match="outside the package"):
+        load(tmp_path)
+    with pytest.raises(ModelError, match="registry"):
+        load("random_forest@prod")
+
+
+def test_finds_package_nested_in_a_downloaded_artifact(tmp_path: Path) -> None:
+    shutil.copytree(FIXTURES / "mlflow_skops", tmp_path / "download" / "model")
+    assert load(tmp_path / "download").path == tmp_path / "download" / "model"
+
+
+MLFLOW_PYTHON = os.environ.get("STEPLINE_TEST_MLFLOW_PYTHON", "")
+
+
+@pytest.mark.skipif(
+    not MLFLOW_PYTHON or not Path(MLFLOW_PYTHON).exists(),
+    reason="set STEPLINE_TEST_MLFLOW_PYTHON to a Python with mlflow-skinny installed "
+    "(see tests/models/fixtures/make_mlflow_packages.py)",
+)
+def test_mlflow_loads_a_stepline_package(tmp_path: Path, rental) -> None:
+    frame, _, model = rental
+    save(model, tmp_path / "pkg", input_example=frame.iloc[:2])
+    script = (
+        "import json, sys, mlflow.pyfunc, pandas as pd\n"
+        "m = mlflow.pyfunc.load_model(sys.argv[1])\n"
+        "ex = json.load(open(sys.argv[1] + '/input_example.json'))\n"
+        "print(json.dumps(m.predict(pd.DataFrame(**ex)).tolist()))\n"
+    )
+    env = {**os.environ, "MLFLOW_ALLOW_PICKLE_DESERIALIZATION": "true"}
+    env.pop("PYTHONPATH", None)
+    out = subprocess.run(
+        [MLFLOW_PYTHON, "-c", script, str(tmp_path / "pkg")],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    predicted = json.loads(out.stdout.strip().splitlines()[-1])
+    np.testing.assert_allclose(predicted, model.predict(frame.iloc[:2]))
