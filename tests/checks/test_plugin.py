@@ -104,3 +104,34 @@ def test_project_specific_options(pytester: pytest.Pytester) -> None:
         "0.05",
     )
     result.assert_outcomes(passed=1)
+
+
+def test_fixtures_read_artifacts_through_stepline(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import stepline
+
+    monkeypatch.setenv("STEPLINE_DIR", str(pytester.path / ".stepline"))
+    monkeypatch.setenv("STEPLINE_PROJECT", "nyc_airbnb")
+    for var in ("STEPLINE_RUN_ID", "STEPLINE_SCOPE", "WANDB_PROJECT"):
+        monkeypatch.delenv(var, raising=False)
+    for seed, aliases in ((2, ["reference"]), (1, [])):
+        path = pytester.path / "clean_sample.csv"
+        listings(500, seed).to_csv(path, index=False)
+        with stepline.init(job_type="basic_cleaning", reinit="create_new") as run:
+            art = stepline.Artifact("clean_sample.csv", type="clean_sample")
+            art.add_file(str(path))
+            run.log_artifact(art, aliases=aliases)
+        path.unlink()
+    pytester.makeconftest('pytest_plugins = ["stepline.checks.plugin"]\n')
+    pytester.makepyfile(test_data=TESTS.format(columns=COLUMNS))
+    result = pytester.runpytest_subprocess(
+        "--csv", "clean_sample.csv:latest", "--ref", "clean_sample.csv:reference", *ARGS
+    )
+    result.assert_outcomes(passed=6)
+    api = stepline.Api()
+    runs = api.runs(project="nyc_airbnb", filters={"job_type": "data_tests"})
+    assert len(runs) == 1 and runs[0].state == "finished"
+    for ref in ("clean_sample.csv:v0", "clean_sample.csv:v1"):
+        users = api.artifact(f"nyc_airbnb/{ref}").used_by()
+        assert [r.id for r in users] == [runs[0].id]

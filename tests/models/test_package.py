@@ -143,8 +143,8 @@ def test_bad_packages_give_clear_errors(tmp_path: Path) -> None:
     )
     with pytest.raises(ModelError, match="outside the package"):
         load(tmp_path)
-    with pytest.raises(ModelError, match="registry"):
-        load("random_forest@prod")
+    with pytest.raises(ModelError, match="neither an existing path nor a reference"):
+        load("not a reference!")
 
 
 def test_finds_package_nested_in_a_downloaded_artifact(tmp_path: Path) -> None:

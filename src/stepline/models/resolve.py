@@ -3,8 +3,9 @@
 A reference is one of:
 
 - a path to a package directory (or to its `MLmodel` file);
-- a registry reference, `NAME@alias`, `NAME/3` after `models:/`, or `models:/NAME@alias`:
-  resolved by the function installed with `set_registry_resolver` (the registry wires it);
+- a registry reference, `NAME@alias`, `models:/NAME@alias` or `models:/NAME/3`: resolved by
+  `stepline.registry.resolve` to the artifact version it links (or by the function installed
+  with `set_registry_resolver`, e.g. for a remote registry), then downloaded as below;
 - an artifact reference, `[project/]name[:alias|vN]`, downloaded through the tracking API
   (`run.use_artifact(ref)` when a run is given, so lineage records it; otherwise
   `stepline.Api().artifact(ref)`).
@@ -78,6 +79,19 @@ def _download_artifact(ref: str, run: Any) -> Path:
     return Path(api_factory().artifact(ref).download())
 
 
+def _registry_artifact(name: str, selector: str) -> str:
+    """The artifact version (`project/name:vN`) a registered model version links."""
+    try:
+        from stepline import registry
+    except ImportError as exc:
+        raise ModelError(
+            f"{name}@{selector} is a registry reference, but this stepline has no model "
+            "registry; use a path or an artifact reference such as random_forest_export:prod"
+        ) from exc
+    ref = f"{name}:v{selector}" if selector.isdigit() else f"{name}@{selector}"
+    return str(registry.resolve(ref).ref)
+
+
 def resolve_model_dir(ref: str | Path, run: Any = None) -> Path:
     """Return the local package directory for a path, artifact or registry reference."""
     path = Path(ref)
@@ -90,12 +104,9 @@ def resolve_model_dir(ref: str | Path, run: Any = None) -> Path:
     text = str(ref)
     registry = parse_registry_reference(text)
     if registry is not None:
-        if _registry_resolver is None:
-            raise ModelError(
-                f"{text!r} is a registry reference, but no model registry is available here; "
-                "use a path or an artifact reference such as random_forest_export:prod"
-            )
-        return find_package(Path(_registry_resolver(*registry)))
+        if _registry_resolver is not None:
+            return find_package(Path(_registry_resolver(*registry)))
+        return find_package(_download_artifact(_registry_artifact(*registry), run))
     if not _ARTIFACT_RE.match(text):
         raise ModelError(
             f"{text!r} is neither an existing path nor a reference; expected a package "
