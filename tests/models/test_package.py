@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -152,31 +153,70 @@ def test_finds_package_nested_in_a_downloaded_artifact(tmp_path: Path) -> None:
     assert load(tmp_path / "download").path == tmp_path / "download" / "model"
 
 
-MLFLOW_PYTHON = os.environ.get("STEPLINE_TEST_MLFLOW_PYTHON", "")
+def _mlflow_python(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A Python with mlflow-skinny: $STEPLINE_TEST_MLFLOW_PYTHON, or a uv venv built here
+    with the same scikit-learn/pandas/skops as this process (skipped when uv or PyPI is
+    unavailable)."""
+    given = os.environ.get("STEPLINE_TEST_MLFLOW_PYTHON")
+    if given:
+        return given
+    uv = shutil.which("uv")
+    if uv is None:
+        pytest.skip("uv is not installed; set STEPLINE_TEST_MLFLOW_PYTHON instead")
+    from importlib.metadata import version
+
+    venv = tmp_path_factory.mktemp("mlflow") / "venv"
+    pins = [f"{d}=={version(d)}" for d in ("scikit-learn", "pandas", "skops", "numpy")]
+    try:
+        subprocess.run(
+            [uv, "venv", "-q", "-p", sys.executable, str(venv)],
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
+        subprocess.run(
+            [
+                uv,
+                "pip",
+                "install",
+                "-q",
+                "-p",
+                str(venv / "bin" / "python"),
+                "mlflow-skinny",
+                *pins,
+            ],
+            check=True,
+            capture_output=True,
+            timeout=300,
+        )
+    except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
+        stderr = getattr(exc, "stderr", b"") or b""
+        pytest.skip(f"cannot build an mlflow venv: {stderr.decode()[-300:]}")
+    return str(venv / "bin" / "python")
 
 
-@pytest.mark.skipif(
-    not MLFLOW_PYTHON or not Path(MLFLOW_PYTHON).exists(),
-    reason="set STEPLINE_TEST_MLFLOW_PYTHON to a Python with mlflow-skinny installed "
-    "(see tests/models/fixtures/make_mlflow_packages.py)",
-)
-def test_mlflow_loads_a_stepline_package(tmp_path: Path, rental) -> None:
+def test_mlflow_loads_a_stepline_package(
+    tmp_path: Path, tmp_path_factory: pytest.TempPathFactory, rental
+) -> None:
+    python = _mlflow_python(tmp_path_factory)
     frame, _, model = rental
     save(model, tmp_path / "pkg", input_example=frame.iloc[:2])
     script = (
-        "import json, sys, mlflow.pyfunc, pandas as pd\n"
+        "import json, sys, mlflow.pyfunc, mlflow.sklearn, pandas as pd\n"
         "m = mlflow.pyfunc.load_model(sys.argv[1])\n"
+        "assert type(mlflow.sklearn.load_model(sys.argv[1])).__name__ == 'Pipeline'\n"
         "ex = json.load(open(sys.argv[1] + '/input_example.json'))\n"
         "print(json.dumps(m.predict(pd.DataFrame(**ex)).tolist()))\n"
     )
     env = {**os.environ, "MLFLOW_ALLOW_PICKLE_DESERIALIZATION": "true"}
     env.pop("PYTHONPATH", None)
     out = subprocess.run(
-        [MLFLOW_PYTHON, "-c", script, str(tmp_path / "pkg")],
+        [python, "-c", script, str(tmp_path / "pkg")],
         env=env,
         capture_output=True,
         text=True,
-        check=True,
+        timeout=300,
     )
+    assert out.returncode == 0, out.stderr[-2000:]
     predicted = json.loads(out.stdout.strip().splitlines()[-1])
     np.testing.assert_allclose(predicted, model.predict(frame.iloc[:2]))

@@ -52,17 +52,26 @@ def parse_registry_reference(ref: str) -> tuple[str, str] | None:
 
 
 def find_package(root: Path) -> Path:
-    """`root` if it holds an MLmodel, else its single sub-directory that does."""
+    """`root` if it holds an MLmodel, else its single sub-directory (two levels at most) that
+    does, as when an artifact was logged with `add_dir(export, name="model")`."""
     if (root / MLMODEL).is_file():
         return root
-    found = sorted(p.parent for p in root.rglob(MLMODEL) if p.is_file())
+    found = sorted(
+        p.parent
+        for pattern in (f"*/{MLMODEL}", f"*/*/{MLMODEL}")
+        for p in root.glob(pattern)
+        if p.is_file()
+    )
     if len(found) == 1:
         return found[0]
     if not found:
-        raise ModelError(f"{root} holds no model package (no {MLMODEL} file anywhere in it)")
+        raise ModelError(
+            f"{root} holds no model package (no {MLMODEL} file in it or in its sub-directories)"
+        )
+    names = [str(p.relative_to(root)) for p in found[:5]]
+    more = f" and {len(found) - 5} more" if len(found) > 5 else ""
     raise ModelError(
-        f"{root} holds several model packages: {[str(p.relative_to(root)) for p in found]}; "
-        "name the one you want by its path"
+        f"{root} holds several model packages: {names}{more}; name the one you want by its path"
     )
 
 
