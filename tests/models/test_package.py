@@ -220,3 +220,46 @@ def test_mlflow_loads_a_stepline_package(
     assert out.returncode == 0, out.stderr[-2000:]
     predicted = json.loads(out.stdout.strip().splitlines()[-1])
     np.testing.assert_allclose(predicted, model.predict(frame.iloc[:2]))
+
+
+def test_function_from_main_is_refused_at_save(tmp_path: Path) -> None:
+    def feature(values: np.ndarray) -> np.ndarray:
+        return np.asarray(values, dtype=float)
+
+    feature.__module__ = "__main__"
+    model = make_pipeline(FunctionTransformer(feature), LinearRegression())
+    model.fit(np.array([[1.0], [2.0]]), np.array([1.0, 2.0]))
+    with pytest.raises(ModelError, match="code_paths"):
+        save(model, tmp_path / "pkg")
+    assert not (tmp_path / "pkg").exists()  # nothing half-written is left behind
+    save(model, tmp_path / "pickled", serialization="cloudpickle")  # by value: allowed
+
+
+def test_code_paths_ship_user_code(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "rental_features.py").write_text(
+        "import numpy as np\n\ndef double(values):\n    return np.asarray(values, float) * 2\n"
+    )
+    monkeypatch.syspath_prepend(str(src))
+    import rental_features  # type: ignore[import-not-found]
+
+    model = make_pipeline(FunctionTransformer(rental_features.double), LinearRegression())
+    model.fit(np.array([[1.0], [2.0], [3.0]]), np.array([2.0, 4.0, 6.0]))
+    frame = pd.DataFrame({"x": [5.0]})
+    save(
+        model,
+        tmp_path / "pkg",
+        signature=infer_signature(frame),
+        code_paths=[src / "rental_features.py"],
+    )
+    assert (tmp_path / "pkg" / "code" / "rental_features.py").is_file()
+    assert read_mlmodel(tmp_path / "pkg")["flavors"]["sklearn"]["code"] == "code"
+    # forget the module: the package must bring its own copy
+    monkeypatch.delitem(sys.modules, "rental_features")
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if p != str(src)])
+    with pytest.raises(UntrustedModel, match=r"rental_features\.double"):
+        load(tmp_path / "pkg")
+    loaded = load(tmp_path / "pkg", trust=["rental_features.double"])
+    np.testing.assert_allclose(loaded.predict(frame), [10.0])
+    assert sys.modules["rental_features"].__file__.startswith(str(tmp_path / "pkg"))

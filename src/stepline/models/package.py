@@ -40,6 +40,7 @@ from stepline.models.signature import Schema, Signature, enforce, infer_signatur
 MLMODEL = "MLmodel"
 INPUT_EXAMPLE = "input_example.json"
 SERVING_INPUT_EXAMPLE = "serving_input_example.json"
+CODE_DIR = "code"
 
 
 def _stepline_version() -> str:
@@ -114,6 +115,42 @@ def _write_input_example(root: Path, input_example: Any) -> dict[str, Any]:
     }
 
 
+def _copy_code(root: Path, code_paths: Sequence[str | Path] | None) -> str | None:
+    """Copy user code into `root/code/` (MLflow's layout); return "code" or None."""
+    if not code_paths:
+        return None
+    target = root / CODE_DIR
+    target.mkdir()
+    for item in code_paths:
+        source = Path(item)
+        if source.is_dir():
+            shutil.copytree(
+                source, target / source.name, ignore=shutil.ignore_patterns("__pycache__")
+            )
+        elif source.is_file():
+            shutil.copy2(source, target / source.name)
+        else:
+            raise ModelError(f"code path {source} does not exist")
+    return CODE_DIR
+
+
+def _add_code_to_path(root: Path, mlmodel: dict[str, Any]) -> None:
+    """Append the package's `code/` to sys.path (appended: it can never shadow an installed
+    package such as sklearn)."""
+    import sys
+
+    code = mlmodel["flavors"]["sklearn"].get("code") or mlmodel["flavors"].get(
+        "python_function", {}
+    ).get("code")
+    if not code:
+        return
+    directory = (root / str(code)).resolve()
+    if root.resolve() not in directory.parents or not directory.is_dir():
+        raise ModelError(f"{root / MLMODEL}: code directory {code!r} is not inside the package")
+    if str(directory) not in sys.path:
+        sys.path.append(str(directory))
+
+
 def _dir_size(root: Path) -> int:
     return sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
 
@@ -127,11 +164,18 @@ def save(
     metadata: dict[str, Any] | None = None,
     serialization: str = SKOPS,
     extra_pip_requirements: Sequence[str] | None = None,
+    code_paths: Sequence[str | Path] | None = None,
 ) -> Path:
     """Write `model` (a fitted scikit-learn estimator) as an MLflow-compatible package.
 
     `path` must not exist or be an empty directory. Without a signature, one is inferred from
-    `input_example` and the model's predictions on it. Returns the package directory.
+    `input_example` and the model's predictions on it. `code_paths`: files or directories of
+    Python code the model refers to (a feature function, say), copied into `code/` and put on
+    `sys.path` when the package is loaded with trust. Returns the package directory.
+
+    A skops package cannot refer to a function defined in `__main__` (the script that trained
+    it): no other process could import it. Move it into a module (and pass that module in
+    `code_paths`), or save with serialization="cloudpickle".
 
     Example:
         >>> stepline.models.save(pipe, "random_forest_dir", input_example=X_val.iloc[:2],
@@ -150,6 +194,15 @@ def save(
     try:
         model_file = FILE_NAMES.get(serialization, "model.pkl")
         trusted = dump_estimator(model, root / model_file, serialization)
+        in_main = [t for t in trusted if t.startswith("__main__.")]
+        if in_main:
+            raise ModelError(
+                f"the model refers to {in_main}, defined in the script that trained it; another "
+                "process cannot import it. Move it into a module imported by the script and "
+                "pass that module in code_paths=[...], or save with "
+                "serialization='cloudpickle' (loading then needs trust=True)"
+            )
+        code_dir = _copy_code(root, code_paths)
         example_info = None
         if input_example is not None:
             example_info = _write_input_example(root, input_example)
@@ -165,10 +218,11 @@ def save(
                     "loader_module": "mlflow.sklearn",
                     "model_path": model_file,
                     "predict_fn": "predict",
+                    "code": code_dir,
                     "python_version": python_version,
                 },
                 "sklearn": {
-                    "code": None,
+                    "code": code_dir,
                     "pickled_model": model_file,
                     "serialization_format": serialization,
                     "sklearn_version": sklearn.__version__,
@@ -302,5 +356,9 @@ def load_package(root: str | Path, trust: Trust = False) -> PackagedModel:
     if root.resolve() not in file.parents:
         raise ModelError(f"{root / MLMODEL}: model file {model_file!r} lies outside the package")
     fmt = str(flavor.get("serialization_format") or "pickle")
+    if trust is True or (not isinstance(trust, bool) and len(trust) > 0):
+        # code shipped in the package runs only when the caller trusts something beyond
+        # scikit-learn/NumPy/SciPy; otherwise the trust check refuses its types anyway.
+        _add_code_to_path(root, mlmodel)
     estimator, trusted = load_estimator(file, fmt, trust)
     return PackagedModel(root, mlmodel, estimator, trusted)
