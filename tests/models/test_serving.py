@@ -134,3 +134,19 @@ def test_serves_an_mlflow_written_package(tmp_path: Path) -> None:
         )
     assert resp.status_code == 200, resp.text
     assert len(resp.json()["predictions"]) == 2
+
+
+def test_model_failing_on_the_rows_is_a_400(tmp_path: Path) -> None:
+    from sklearn.linear_model import LinearRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder
+
+    frame = pd.DataFrame({"group": ["a", "b", "a"]})
+    model = make_pipeline(OneHotEncoder(handle_unknown="error"), LinearRegression())
+    model.fit(frame, [1.0, 2.0, 1.0])
+    save(model, tmp_path / "pkg", input_example=frame)
+    with serve_in_thread(create_app(load(tmp_path / "pkg"))) as url:
+        resp = httpx.post(f"{url}/invocations", json={"dataframe_records": [{"group": "zzz"}]})
+    assert resp.status_code == 400
+    assert "failed to predict" in resp.json()["message"]
+    assert "['group']" in resp.json()["message"]

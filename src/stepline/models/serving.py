@@ -6,7 +6,8 @@
 
 Errors have one JSON shape: `{"error_code": "BAD_REQUEST", "message": "...", "column": ...?}`
 (MLflow's `error_code`/`message`, plus the offending column when there is one): 400 for a bad
-payload or a signature mismatch, 415 for another Content-Type, 500 when the model itself fails.
+payload, a signature mismatch or a model that fails on the rows (as MLflow does), 415 for another
+Content-Type.
 
 Example:
     >>> app = create_app(stepline.models.load("random_forest_export:prod"))
@@ -87,7 +88,13 @@ def create_app(model: PackagedModel) -> Any:
         except PayloadError as exc:
             return _error(400, "BAD_REQUEST", str(exc))
         except ModelError as exc:
-            return _error(500, "INTERNAL_ERROR", str(exc))
+            # As MLflow: a model that fails on the given rows is reported as a bad request.
+            return _error(
+                400,
+                "BAD_REQUEST",
+                f"{exc}. Check that the input is compatible with the model (its signature: "
+                f"{schema.column_names() if schema is not None else 'none recorded'})",
+            )
         return JSONResponse(result)
 
     return app
