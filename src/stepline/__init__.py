@@ -52,6 +52,8 @@ _LAZY = {
 }
 
 if TYPE_CHECKING:
+    from typing import Any
+
     from stepline.errors import SteplineError
     from stepline.tracking.api import Api
     from stepline.tracking.artifact import Artifact

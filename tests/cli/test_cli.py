@@ -118,7 +118,7 @@ def test_gc_keeps_aliased_and_fsck_is_clean(tmp_path: Path) -> None:
             "p/d",
             "--type",
             "t",
-            *sum([["--alias", a] for a in aliases], []),
+            *[arg for a in aliases for arg in ("--alias", a)],
         )
     dry = json.loads(invoke("gc", "--keep-last", "1", "--dry-run", "--json"))
     assert dry["versions"] == ["p/d:v1", "p/d:v2"]

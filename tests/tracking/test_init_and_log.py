@@ -36,7 +36,7 @@ def test_config_update_nested_and_bad_keys() -> None:
         run.config.update({"rf": {"n_estimators": 100, "max_depth": 15}})
         run.config["seed"] = 42
         assert run.config.rf == {"n_estimators": 100, "max_depth": 15}
-        with pytest.raises(InvalidName, match="'a.b'"):
+        with pytest.raises(InvalidName, match=r"'a\.b'"):
             run.config.update({"a.b": 1})
     assert stepline.Api().run(run.id).config == {
         "rf": {"n_estimators": 100, "max_depth": 15},
