@@ -1,8 +1,10 @@
-"""Loading, serving and scoring by artifact and registry reference, through the real core."""
+"""Loading, serving and scoring by artifact and registry reference, through the real core.
+
+tests/conftest.py gives every test its own store and working folder under tmp_path.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -15,15 +17,6 @@ from stepline import registry
 from stepline.cli.models import cli
 from stepline.errors import NotFound
 from stepline.models import load, save, set_registry_resolver
-
-
-@pytest.fixture
-def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    monkeypatch.setenv("STEPLINE_DIR", str(tmp_path / ".stepline"))
-    monkeypatch.chdir(tmp_path)
-    for var in ("STEPLINE_RUN_ID", "STEPLINE_PROJECT", "WANDB_PROJECT", "STEPLINE_SCOPE"):
-        monkeypatch.delenv(var, raising=False)
-    yield tmp_path
 
 
 def log_export(tmp_path: Path, model, frame: pd.DataFrame, aliases: list[str]) -> str:
@@ -42,9 +35,9 @@ def log_export(tmp_path: Path, model, frame: pd.DataFrame, aliases: list[str]) -
         return str(art.version)
 
 
-def test_load_by_artifact_reference(store: Path, rental) -> None:
+def test_load_by_artifact_reference(tmp_path: Path, rental) -> None:
     frame, _, model = rental
-    assert log_export(store, model, frame, ["prod"]) == "v0"
+    assert log_export(tmp_path, model, frame, ["prod"]) == "v0"
     loaded = load("nyc_airbnb/random_forest_export:prod")
     np.testing.assert_allclose(loaded.predict(frame), model.predict(frame))
     with stepline.init(project="nyc_airbnb", job_type="test_model", reinit="create_new") as run:
@@ -57,24 +50,31 @@ def test_load_by_artifact_reference(store: Path, rental) -> None:
         load("nyc_airbnb/random_forest_export:nope")
 
 
-def test_load_and_predict_by_registry_reference(store: Path, rental) -> None:
+def test_load_and_predict_by_registry_reference(tmp_path: Path, rental) -> None:
     frame, _, model = rental
-    log_export(store, model, frame, [])
+    log_export(tmp_path, model, frame, [])
     registry.register("nyc_airbnb/random_forest_export:v0", "rental_prices", aliases=["prod"])
     loaded = load("rental_prices@prod")
     np.testing.assert_allclose(loaded.predict(frame), model.predict(frame))
     assert load("models:/rental_prices/1").model_uuid == loaded.model_uuid
-    frame.to_csv(store / "in.csv", index=False)
+    frame.to_csv(tmp_path / "in.csv", index=False)
     res = CliRunner().invoke(
-        cli, ["predict", "rental_prices@prod", str(store / "in.csv"), "-o", str(store / "out.csv")]
+        cli,
+        [
+            "predict",
+            "rental_prices@prod",
+            str(tmp_path / "in.csv"),
+            "-o",
+            str(tmp_path / "out.csv"),
+        ],
     )
     assert res.exit_code == 0, res.output
-    assert len(pd.read_csv(store / "out.csv")) == len(frame)
+    assert len(pd.read_csv(tmp_path / "out.csv")) == len(frame)
 
 
-def test_custom_registry_resolver_hook(store: Path, rental) -> None:
+def test_custom_registry_resolver_hook(tmp_path: Path, rental) -> None:
     frame, _, model = rental
-    pkg = save(model, store / "elsewhere", input_example=frame.iloc[:2])
+    pkg = save(model, tmp_path / "elsewhere", input_example=frame.iloc[:2])
     seen: list[tuple[str, str]] = []
 
     def resolver(name: str, selector: str) -> Path:
