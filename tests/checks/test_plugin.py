@@ -1,10 +1,59 @@
-"""The pytest plugin, run by pytest on a generated data_check project (local CSV files)."""
+"""The pytest plugin, run by a real pytest process on a data_check project the tests write."""
 
 from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+
+SRC = Path(__file__).resolve().parents[2] / "src"
+
+
+@dataclass
+class Outcome:
+    returncode: int
+    output: str
+
+    def counts(self) -> dict[str, int]:
+        tail = self.output.strip().splitlines()[-1] if self.output.strip() else ""
+        return {
+            k: int(n)
+            for n, k in re.findall(r"(\d+) (passed|failed|errors?|skipped|deselected)", tail)
+        }
+
+    def expect(self, **counts: int) -> None:
+        got = {("errors" if k == "error" else k): v for k, v in self.counts().items()}
+        assert got == counts, self.output
+
+
+class Project:
+    """A data_check component folder, and `pytest` run in it as stepline would run it."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def write(self, name: str, text: str) -> None:
+        (self.path / name).write_text(text)
+
+    def pytest(self, *args: str) -> Outcome:
+        env = {**os.environ, "PYTHONPATH": f"{SRC}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+        proc = subprocess.run(
+            [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", *args],
+            cwd=self.path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        return Outcome(proc.returncode, proc.stdout + proc.stderr)
+
 
 COLUMNS = ["id", "neighbourhood_group", "latitude", "longitude", "price"]
 
@@ -48,87 +97,83 @@ def listings(n: int, seed: int, probs: list[float] | None = None) -> pd.DataFram
 
 
 @pytest.fixture
-def project(pytester: pytest.Pytester) -> pytest.Pytester:
-    pytester.makeconftest('pytest_plugins = ["stepline.checks.plugin"]\n')
-    pytester.makepyfile(test_data=TESTS.format(columns=COLUMNS))
-    listings(500, 1).to_csv(pytester.path / "sample.csv", index=False)
-    listings(500, 2).to_csv(pytester.path / "reference.csv", index=False)
+def project(tmp_path: Path) -> Project:
+    proj = Project(tmp_path / "data_check")
+    proj.path.mkdir()
+    proj.write("conftest.py", 'pytest_plugins = ["stepline.checks.plugin"]\n')
+    proj.write("test_data.py", TESTS.format(columns=COLUMNS))
+    listings(500, 1).to_csv(proj.path / "sample.csv", index=False)
+    listings(500, 2).to_csv(proj.path / "reference.csv", index=False)
     shifted = listings(500, 3, probs=[0.1, 0.1, 0.1, 0.35, 0.35])
     shifted.loc[0, "latitude"] = 39.0
-    shifted.to_csv(pytester.path / "shifted.csv", index=False)
-    return pytester
+    shifted.to_csv(proj.path / "shifted.csv", index=False)
+    return proj
 
 
 ARGS = ["--kl_threshold", "0.2", "--min_price", "10", "--max_price", "350"]
 
 
-def test_good_sample_passes(project: pytest.Pytester) -> None:
-    result = project.runpytest("--csv", "sample.csv", "--ref", "reference.csv", *ARGS)
-    result.assert_outcomes(passed=6)
+def test_good_sample_passes(project: Project) -> None:
+    result = project.pytest("--csv", "sample.csv", "--ref", "reference.csv", *ARGS)
+    result.expect(passed=6)
+    assert result.returncode == 0
 
 
-def test_shifted_sample_fails_the_distribution_and_bounds_tests(project: pytest.Pytester) -> None:
-    result = project.runpytest("--csv", "shifted.csv", "--ref", "reference.csv", *ARGS)
-    result.assert_outcomes(passed=4, failed=2)
-    result.stdout.fnmatch_lines(["*'latitude': 1 of 500*", "*KL divergence*is not below 0.2*"])
+def test_shifted_sample_fails_the_distribution_and_bounds_tests(project: Project) -> None:
+    result = project.pytest("--csv", "shifted.csv", "--ref", "reference.csv", *ARGS)
+    result.expect(passed=4, failed=2)
+    assert "'latitude': 1 of 500 values outside [40.5, 41.2]" in result.output
+    assert re.search(r"KL divergence \d\.\d+ is not below 0\.2", result.output)
 
 
-def test_missing_option_fails_with_usage(project: pytest.Pytester) -> None:
-    result = project.runpytest("--csv", "sample.csv", "--ref", "reference.csv", "-k", "price_range")
-    result.assert_outcomes(errors=1)  # a fixture failure: the test never ran
-    result.stdout.fnmatch_lines(["*this test needs --min_price*"])
+def test_missing_option_fails_with_usage(project: Project) -> None:
+    result = project.pytest("--csv", "sample.csv", "--ref", "reference.csv", "-k", "price_range")
+    result.expect(errors=1, deselected=5)  # a fixture failure: the test never ran
+    assert result.returncode != 0
+    assert "this test needs --min_price" in result.output
 
 
-def test_project_specific_options(pytester: pytest.Pytester) -> None:
-    pytester.makeconftest(
+def test_project_specific_options(project: Project) -> None:
+    project.write(
+        "conftest.py",
         'pytest_plugins = ["stepline.checks.plugin"]\n'
         "from stepline.checks.plugin import add_options, frame_fixture\n"
         "def pytest_addoption(parser):\n"
         "    add_options(parser, {'sample_artifact': str, 'reference_artifact': str})\n"
         "sample = frame_fixture('sample_artifact', 'sample')\n"
-        "reference = frame_fixture('reference_artifact', 'reference')\n"
+        "reference = frame_fixture('reference_artifact', 'reference')\n",
     )
-    pytester.makepyfile(
-        test_ks="from stepline.checks import check_ks\n"
+    project.write(
+        "test_data.py",
+        "from stepline.checks import check_ks\n"
         "def test_ks(sample, reference, ks_alpha):\n"
-        "    check_ks(sample, reference, ['latitude', 'longitude', 'price'], ks_alpha)\n"
+        "    check_ks(sample, reference, ['latitude', 'longitude', 'price'], ks_alpha)\n",
     )
-    listings(400, 1).to_csv(pytester.path / "a.csv", index=False)
-    listings(400, 2).to_csv(pytester.path / "b.csv", index=False)
-    result = pytester.runpytest(
-        "--sample_artifact",
-        "a.csv",
-        "--reference_artifact",
-        "file://" + str(pytester.path / "b.csv"),
-        "--ks_alpha",
-        "0.05",
+    ref = "file://" + str(project.path / "reference.csv")
+    result = project.pytest(
+        "--sample_artifact", "sample.csv", "--reference_artifact", ref, "--ks_alpha", "0.05"
     )
-    result.assert_outcomes(passed=1)
+    result.expect(passed=1)
 
 
 def test_fixtures_read_artifacts_through_stepline(
-    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+    project: Project, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import stepline
 
-    monkeypatch.setenv("STEPLINE_DIR", str(pytester.path / ".stepline"))
     monkeypatch.setenv("STEPLINE_PROJECT", "nyc_airbnb")
-    for var in ("STEPLINE_RUN_ID", "STEPLINE_SCOPE", "WANDB_PROJECT"):
-        monkeypatch.delenv(var, raising=False)
     for seed, aliases in ((2, ["reference"]), (1, [])):
-        path = pytester.path / "clean_sample.csv"
+        path = project.path / "clean_sample.csv"
         listings(500, seed).to_csv(path, index=False)
         with stepline.init(job_type="basic_cleaning", reinit="create_new") as run:
             art = stepline.Artifact("clean_sample.csv", type="clean_sample")
             art.add_file(str(path))
             run.log_artifact(art, aliases=aliases)
         path.unlink()
-    pytester.makeconftest('pytest_plugins = ["stepline.checks.plugin"]\n')
-    pytester.makepyfile(test_data=TESTS.format(columns=COLUMNS))
-    result = pytester.runpytest_subprocess(
+    result = project.pytest(
         "--csv", "clean_sample.csv:latest", "--ref", "clean_sample.csv:reference", *ARGS
     )
-    result.assert_outcomes(passed=6)
+    result.expect(passed=6)
     api = stepline.Api()
     runs = api.runs(project="nyc_airbnb", filters={"job_type": "data_tests"})
     assert len(runs) == 1 and runs[0].state == "finished"
