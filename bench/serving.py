@@ -9,6 +9,10 @@ then N client threads (throughput). For reference it also times the in-process
 `PackagedModel.predict` on the same rows, the floor the HTTP figures sit on.
 Prints a table and writes bench/results/serving.json.
 
+Peer: when a Python with MLflow is available ($STEPLINE_BENCH_MLFLOW_PYTHON, or the peers venv
+of bench/peers.sh), the same package is also served by `mlflow models serve --env-manager local`
+and measured the same way.
+
 The server runs in its own process: a uvicorn thread inside the client's process shares the
 GIL with the client and measures thread hand-offs (~45 ms per request here), not serving.
 """
@@ -110,26 +114,42 @@ def run_client(url: str, bodies: list[bytes], latencies: list[float]) -> None:
                 raise RuntimeError(resp.text)
 
 
-@contextmanager
-def serve_subprocess(package: Path):
-    port = free_port()
+def mlflow_python() -> str | None:
+    """A Python with MLflow for the peer figures, if one is available."""
+    given = os.environ.get("STEPLINE_BENCH_MLFLOW_PYTHON")
+    if given:
+        return given
+    try:
+        from _common import peer_python
+
+        return peer_python()
+    except ImportError:
+        return None
+
+
+def stepline_command(package: Path, port: int) -> tuple[list[str], dict[str, str]]:
     src = str(Path(__file__).resolve().parents[1] / "src")
     env = {**os.environ, "PYTHONPATH": src + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    cmd = [
-        sys.executable,
-        "-m",
-        "stepline.cli.models",
-        "serve",
-        str(package),
-        "--port",
-        str(port),
-        "--log-level",
-        "warning",
-    ]
-    proc = subprocess.Popen(cmd, env=env, stderr=subprocess.DEVNULL)
+    cmd = [sys.executable, "-m", "stepline.cli.models", "serve", str(package)]
+    return [*cmd, "--port", str(port), "--log-level", "warning"], env
+
+
+def mlflow_command(python: str, package: Path, port: int) -> tuple[list[str], dict[str, str]]:
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    # mlflow execs `uvicorn` from PATH: make it the venv's
+    env["PATH"] = str(Path(python).parent) + os.pathsep + env.get("PATH", "")
+    env["MLFLOW_ALLOW_PICKLE_DESERIALIZATION"] = "true"
+    cmd = [python, "-m", "mlflow", "models", "serve", "-m", str(package)]
+    return [*cmd, "--env-manager", "local", "-h", "127.0.0.1", "-p", str(port)], env
+
+
+@contextmanager
+def serve_subprocess(command: tuple[list[str], dict[str, str]], port: int):
+    cmd, env = command
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 180
         while True:
             try:
                 if httpx.get(f"{url}/ping").status_code == 200:
@@ -137,12 +157,43 @@ def serve_subprocess(package: Path):
             except httpx.TransportError:
                 pass
             if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("the server did not start")
-            time.sleep(0.1)
+                raise RuntimeError(f"the server did not start: {cmd}")
+            time.sleep(0.2)
         yield url
     finally:
         proc.terminate()
-        proc.wait(10)
+        proc.wait(30)
+
+
+def summary(name: str, lat: list[float], wall: float | None) -> dict:
+    return {
+        "mode": name,
+        "requests": len(lat),
+        "requests_per_s": (len(lat) / wall) if wall else 1 / statistics.mean(lat),
+        "p50_ms": percentile(lat, 50) * 1000,
+        "p99_ms": percentile(lat, 99) * 1000,
+    }
+
+
+def load_test(label: str, url: str, bodies: list[bytes], concurrency: int) -> list[dict]:
+    run_client(url, bodies[:100], [])  # warm-up
+    sequential: list[float] = []
+    t0 = time.perf_counter()
+    run_client(url, bodies, sequential)
+    seq_wall = time.perf_counter() - t0
+    concurrent: list[float] = []
+    share = [bodies[i::concurrency] for i in range(concurrency)]
+    threads = [threading.Thread(target=run_client, args=(url, s, concurrent)) for s in share]
+    t0 = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    conc_wall = time.perf_counter() - t0
+    return [
+        summary(f"{label}, 1 client", sequential, seq_wall),
+        summary(f"{label}, {concurrency} clients", concurrent, conc_wall),
+    ]
 
 
 def main() -> None:
@@ -155,7 +206,8 @@ def main() -> None:
     tmp = tempfile.TemporaryDirectory()
     root = Path(tmp.name)
     persistence = [time_save_load(model, frame, fmt, root) for fmt in ("skops", "pickle")]
-    packaged = load(root / "skops-0")
+    package = root / "skops-0"
+    packaged = load(package)
 
     rows = [frame.iloc[[i % len(frame)]] for i in range(args.requests)]
     bodies = [body_for(r) for r in rows]
@@ -166,51 +218,32 @@ def main() -> None:
         packaged.predict(r)
         direct.append(time.perf_counter() - t0)
 
-    with serve_subprocess(root / "skops-0") as url:
-        run_client(url, bodies[:100], [])  # warm-up
-        sequential: list[float] = []
-        t0 = time.perf_counter()
-        run_client(url, bodies, sequential)
-        seq_wall = time.perf_counter() - t0
-
-        concurrent: list[float] = []
-        share = [bodies[i :: args.concurrency] for i in range(args.concurrency)]
-        threads = [threading.Thread(target=run_client, args=(url, s, concurrent)) for s in share]
-        t0 = time.perf_counter()
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        conc_wall = time.perf_counter() - t0
+    serving = [summary("in-process predict (no HTTP)", direct, None)]
+    peer = mlflow_python()
+    servers = [("stepline serve", lambda port: stepline_command(package, port))]
+    if peer:
+        servers.append(("mlflow models serve", lambda port: mlflow_command(peer, package, port)))
+    for label, make in servers:
+        port = free_port()
+        with serve_subprocess(make(port), port) as url:
+            serving.extend(load_test(label, url, bodies, args.concurrency))
     tmp.cleanup()
 
-    def summary(name: str, lat: list[float], wall: float | None) -> dict:
-        return {
-            "mode": name,
-            "requests": len(lat),
-            "requests_per_s": (len(lat) / wall) if wall else 1 / statistics.mean(lat),
-            "p50_ms": percentile(lat, 50) * 1000,
-            "p99_ms": percentile(lat, 99) * 1000,
-        }
-
-    serving = [
-        summary("in-process predict (no HTTP)", direct, None),
-        summary("HTTP, 1 client", sequential, seq_wall),
-        summary(f"HTTP, {args.concurrency} clients", concurrent, conc_wall),
-    ]
     result = {
         "machine": {"python": platform.python_version(), "cpus": os.cpu_count()},
         "model": "ColumnTransformer(one-hot, imputer) + RandomForestRegressor(20 trees, depth 8)",
-        "payload": "one row, dataframe_split, keep-alive httpx, `stepline serve` on 127.0.0.1",
+        "payload": "one row, dataframe_split, keep-alive httpx, servers on 127.0.0.1",
         "serving": serving,
         "persistence": persistence,
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=2) + "\n")
 
-    print(f"{'mode':34} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8}")
+    print(f"{'mode':38} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8}")
     for s in serving:
-        print(f"{s['mode']:34} {s['requests_per_s']:8.0f} {s['p50_ms']:8.2f} {s['p99_ms']:8.2f}")
+        print(f"{s['mode']:38} {s['requests_per_s']:8.0f} {s['p50_ms']:8.2f} {s['p99_ms']:8.2f}")
+    if not peer:
+        print("(no MLflow peer: set STEPLINE_BENCH_MLFLOW_PYTHON to a Python with mlflow)")
     print()
     print(f"{'format':10} {'save ms':>9} {'load ms':>9} {'bytes':>9}")
     for p in persistence:

@@ -90,7 +90,7 @@ def test_missing_column_is_a_400_naming_it(client: httpx.Client, rows) -> None:
     resp = client.post("/invocations", json=body)
     assert resp.status_code == 400
     err = resp.json()
-    assert err["error_code"] == "BAD_REQUEST" and err["column"] == "minimum_nights"
+    assert err["error_code"] == "INVALID_PARAMETER_VALUE" and err["column"] == "minimum_nights"
     assert "minimum_nights" in err["message"]
 
 

@@ -4,10 +4,10 @@
     GET  /version         stepline's version
     POST /invocations     see `stepline.models.payload`; answers {"predictions": [...]}
 
-Errors have one JSON shape: `{"error_code": "BAD_REQUEST", "message": "...", "column": ...?}`
-(MLflow's `error_code`/`message`, plus the offending column when there is one): 400 for a bad
-payload, a signature mismatch or a model that fails on the rows (as MLflow does), 415 for another
-Content-Type.
+Errors have one JSON shape: `{"error_code": "...", "message": "...", "column": ...?}` (MLflow's
+`error_code`/`message`, plus the offending column when there is one): 400 `INVALID_PARAMETER_VALUE`
+for input that does not match the signature, 400 `BAD_REQUEST` for a bad payload or a model that
+fails on the rows (both as MLflow's scoring server), 415 for another Content-Type.
 
 Example:
     >>> app = create_app(stepline.models.load("random_forest_export:prod"))
@@ -84,7 +84,7 @@ def create_app(model: PackagedModel) -> Any:
         except UnsupportedContentType as exc:
             return _error(415, "UNSUPPORTED_MEDIA_TYPE", str(exc))
         except SignatureError as exc:
-            return _error(400, "BAD_REQUEST", str(exc), exc.column)
+            return _error(400, "INVALID_PARAMETER_VALUE", str(exc), exc.column)
         except PayloadError as exc:
             return _error(400, "BAD_REQUEST", str(exc))
         except ModelError as exc:
