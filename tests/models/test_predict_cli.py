@@ -140,3 +140,42 @@ def test_cli_serve_in_a_subprocess(package: Path, rental) -> None:
 def test_cli_serve_reports_a_bad_model(tmp_path: Path) -> None:
     res = CliRunner().invoke(cli, ["serve", str(tmp_path)])
     assert res.exit_code == 1 and "no model package" in res.output
+
+
+def test_cli_trust_type_for_user_code(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from sklearn.linear_model import LinearRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer
+
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "cli_features.py").write_text(
+        "import numpy as np\n\ndef triple(values):\n    return np.asarray(values, float) * 3\n"
+    )
+    monkeypatch.syspath_prepend(str(src))
+    import cli_features  # type: ignore[import-not-found]
+
+    model = make_pipeline(FunctionTransformer(cli_features.triple), LinearRegression())
+    model.fit(pd.DataFrame({"x": [1.0, 2.0]}), [3.0, 6.0])
+    save(
+        model,
+        tmp_path / "pkg",
+        input_example=pd.DataFrame({"x": [1.0]}),
+        code_paths=[src / "cli_features.py"],
+    )
+    monkeypatch.delitem(sys.modules, "cli_features")
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if p != str(src)])
+    pd.DataFrame({"x": [2.0, 4.0]}).to_csv(tmp_path / "in.csv", index=False)
+    args = [
+        "predict",
+        str(tmp_path / "pkg"),
+        str(tmp_path / "in.csv"),
+        "-o",
+        str(tmp_path / "out.csv"),
+    ]
+    refused = CliRunner().invoke(cli, args)
+    assert refused.exit_code == 1
+    assert "--trust-type cli_features.triple" in refused.output
+    ok = CliRunner().invoke(cli, [*args, "--trust-type", "cli_features.triple"])
+    assert ok.exit_code == 0, ok.output
+    np.testing.assert_allclose(pd.read_csv(tmp_path / "out.csv")["prediction"], [6.0, 12.0])

@@ -18,6 +18,14 @@ _TRUST_HELP = (
     "Also load pickle/cloudpickle packages and skops types that are not known safe. "
     "Loading them runs code from the package: only for packages you trust."
 )
+_TRUST_TYPE_HELP = (
+    "Trust one more type or function a skops package needs (repeatable), e.g. "
+    "--trust-type features.delta_date_feature."
+)
+
+
+def _trust(trust: bool, trust_types: tuple[str, ...]) -> bool | list[str]:
+    return True if trust else list(trust_types)
 
 
 @click.command("serve")
@@ -25,13 +33,16 @@ _TRUST_HELP = (
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to bind.")
 @click.option("--port", "-p", default=5000, show_default=True, type=int, help="TCP port.")
 @click.option("--trust", is_flag=True, help=_TRUST_HELP)
+@click.option("--trust-type", "trust_types", multiple=True, help=_TRUST_TYPE_HELP)
 @click.option(
     "--log-level",
     default="info",
     show_default=True,
     type=click.Choice(["critical", "error", "warning", "info", "debug"]),
 )
-def serve(model: str, host: str, port: int, trust: bool, log_level: str) -> None:
+def serve(
+    model: str, host: str, port: int, trust: bool, trust_types: tuple[str, ...], log_level: str
+) -> None:
     """Serve MODEL over HTTP with MLflow's scoring protocol.
 
     Endpoints: GET /ping, /health, /version and POST /invocations.
@@ -50,7 +61,7 @@ def serve(model: str, host: str, port: int, trust: bool, log_level: str) -> None
 
     try:
         require("uvicorn", "server")
-        loaded = load(model, trust=trust)
+        loaded = load(model, trust=_trust(trust, trust_types))
         app = create_app(loaded)
     except SteplineError as exc:
         raise click.ClickException(str(exc)) from exc
@@ -76,9 +87,16 @@ def serve(model: str, host: str, port: int, trust: bool, log_level: str) -> None
 )
 @click.option("--keep-columns", is_flag=True, help="Write the input columns before predictions.")
 @click.option("--trust", is_flag=True, help=_TRUST_HELP)
+@click.option("--trust-type", "trust_types", multiple=True, help=_TRUST_TYPE_HELP)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def predict(
-    model: str, input_csv: Path, output: Path, keep_columns: bool, trust: bool, as_json: bool
+    model: str,
+    input_csv: Path,
+    output: Path,
+    keep_columns: bool,
+    trust: bool,
+    trust_types: tuple[str, ...],
+    as_json: bool,
 ) -> None:
     """Score every row of INPUT_CSV with MODEL and write the predictions as CSV.
 
@@ -91,7 +109,13 @@ def predict(
     from stepline.models.predict import predict as batch_predict
 
     try:
-        result = batch_predict(model, input_csv, output, trust=trust, keep_columns=keep_columns)
+        result = batch_predict(
+            model,
+            input_csv,
+            output,
+            trust=_trust(trust, trust_types),
+            keep_columns=keep_columns,
+        )
     except SteplineError as exc:
         raise click.ClickException(str(exc)) from exc
     if as_json:

@@ -114,7 +114,9 @@ def load_estimator(path: Path, fmt: str, trust: Trust = False) -> tuple[Any, lis
                 f"model file {path} needs types that are not known to be safe: {refused}. "
                 "stepline only trusts scikit-learn, NumPy and SciPy classes by default, because "
                 "loading other objects may run code chosen by whoever wrote the file. If you "
-                f"trust its source, load it with trust={refused!r} (or trust=True).",
+                f"trust its source, load it with trust={refused!r} (or trust=True; CLI: "
+                + " ".join(f"--trust-type {t}" for t in refused)
+                + ").",
                 types=refused,
             )
         try:
