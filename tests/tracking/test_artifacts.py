@@ -181,3 +181,66 @@ def test_execution_scope_resolves_latest_to_own_output(
     assert stepline.Api().artifact("p/d.csv:latest").version == "v0"
     monkeypatch.setenv("STEPLINE_SCOPE", "exec-unknown")
     assert stepline.Api().artifact("p/d.csv:latest").version == "v1"
+
+
+def test_relogging_identical_content_links_the_run_and_cache_hits_keep_scope(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    f = tmp_path / "d.csv"
+    f.write_text("same")
+    with stepline.init(project="p", reinit="create_new") as first:
+        first.set_info(execution="e1")
+        a = stepline.Artifact("d.csv", "data")
+        a.add_file(f)
+        first.log_artifact(a)
+    with stepline.init(project="p", reinit="create_new") as second:
+        b = stepline.Artifact("d.csv", "data")
+        b.add_file(f)
+        assert second.log_artifact(b).version == "v0"
+    assert [x.qualified_name for x in stepline.Api().run(second.id).logged_artifacts()] == [
+        "p/d.csv:v0"
+    ]
+    assert stepline.Api().artifact("p/d.csv:v0").logged_by().id == first.id
+    f.write_text("newer")
+    with stepline.init(project="p", reinit="create_new") as other:
+        other.set_info(execution="e2")
+        c = stepline.Artifact("d.csv", "data")
+        c.add_file(f)
+        other.log_artifact(c)
+    hit = stepline.init(project="p", reinit="create_new")
+    hit.set_info(execution="e3")
+    hit.mark_cached(first.id)
+    run = stepline.Api().run(hit.id)
+    assert run.state == "cached" and run.info["cached_from"] == first.id
+    monkeypatch.setenv("STEPLINE_SCOPE", "e3")
+    assert stepline.Api().artifact("p/d.csv:latest").version == "v0"
+    graph = stepline.Api().lineage("p/d.csv:v0", direction="up")
+    assert {f"run:{first.id}", f"run:{second.id}", f"run:{hit.id}"} <= set(graph.nodes)
+
+
+def test_attaching_child_names_the_runners_run() -> None:
+    import os
+    import subprocess
+    import sys
+
+    parent = stepline.init(project="p", reinit="create_new")
+    code = "import stepline; r = stepline.init(job_type='basic_cleaning'); r.log({'x': 1}); print(r.id)"
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**os.environ, **parent.child_env()},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    assert out == parent.id
+    run = stepline.Api().run(parent.id)
+    assert run.job_type == "basic_cleaning" and run.state == "running"  # the parent owns the status
+    parent.finish()
+
+
+def test_api_set_alias(tmp_path: Path) -> None:
+    log_file(tmp_path / "c.csv", "1")
+    art = stepline.Api().set_alias("nyc/clean_sample.csv:v0", "prod")
+    assert art.version == "v0" and "prod" in art.aliases
+    with pytest.raises(UsageError, match="latest"):
+        stepline.Api().set_alias("nyc/clean_sample.csv:v0", "latest")

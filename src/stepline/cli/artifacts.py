@@ -201,20 +201,14 @@ def artifacts_alias(ref: str, alias: str, remove: bool, project: str | None) -> 
     Example: stepline artifacts alias clean_sample.csv:v0 reference
     """
     from stepline.tracking.api import Api
-    from stepline.tracking.naming import check_alias
 
     api = Api()
-    art = api.artifact(_project_and_ref(ref, project))
+    ref = _project_and_ref(ref, project)
     if remove:
-        api.backend.remove_alias(art.project, art.name, alias)
-        click.echo(f"removed alias {alias!r} from {art.project}/{art.name}")
+        api.remove_alias(ref, alias)
+        click.echo(f"removed alias {alias!r} from {ref.split(':')[0]}")
         return
-    if alias == "latest":
-        raise click.BadParameter(
-            "'latest' moves by itself to the newest version", param_hint="ALIAS"
-        )
-    version = int(art.version[1:])
-    api.backend.set_alias(art.project, art.name, version, check_alias(alias))
+    art = api.set_alias(ref, alias)
     click.echo(f"{art.project}/{art.name}:{alias} -> {art.version}")
 
 

@@ -121,6 +121,8 @@ class ArtifactsMixin(RunsMixin):
             if latest is not None and latest._mapping["digest"] == digest:
                 for alias in aliases:
                     self._set_alias(conn, art.id, latest._mapping["id"], alias)
+                if run_id is not None:
+                    self._record_output(conn, run_id, latest._mapping["id"])
                 return self._to_version(conn, latest), False
             top = conn.execute(
                 sa.select(sa.func.max(_V.c.version)).where(_V.c.artifact_id == art.id)
@@ -144,6 +146,8 @@ class ArtifactsMixin(RunsMixin):
             ).scalar_one()
             for alias in ("latest", *aliases):
                 self._set_alias(conn, art.id, vid, alias)
+            if run_id is not None:
+                self._record_output(conn, run_id, vid)
             row = conn.execute(self._versions_select().where(_V.c.id == vid)).one()
             return self._to_version(conn, row), True
 
@@ -165,10 +169,12 @@ class ArtifactsMixin(RunsMixin):
             q = self._versions_select().where(_V.c.artifact_id == art.id)
             row = None
             if selector == "latest" and scope:
+                # the newest version a run of this execution logged or reused from the cache
                 row = conn.execute(
-                    q.join(t.runs, t.runs.c.id == _V.c.run_id)
+                    q.join(t.outputs, t.outputs.c.version_id == _V.c.id)
+                    .join(t.runs, t.runs.c.id == t.outputs.c.run_id)
                     .where(t.runs.c.info["execution"].as_string() == scope)
-                    .order_by(_V.c.version.desc())
+                    .order_by(t.outputs.c.logged_at.desc(), _V.c.version.desc())
                     .limit(1)
                 ).first()
             if row is None and selector[:1] == "v" and selector[1:].isdigit():
@@ -216,6 +222,18 @@ class ArtifactsMixin(RunsMixin):
                     f" aliases: {self._alias_listing(conn, art.id)}"
                 )
 
+    def _record_output(self, conn: sa.Connection, run_id: str, version_id: int) -> None:
+        conn.execute(
+            self._insert_ignore(
+                t.outputs, run_id=run_id, version_id=version_id, logged_at=time.time()
+            )
+        )
+
+    def record_output(self, run_id: str, version_id: int) -> None:
+        """Link a run to a version it produced without creating it (identical content, cache hit)."""
+        with self.tx() as conn:
+            self._record_output(conn, run_id, version_id)
+
     def record_use(self, run_id: str, version_id: int) -> None:
         with self.tx() as conn:
             conn.execute(
@@ -261,7 +279,20 @@ class ArtifactsMixin(RunsMixin):
         return self._versions(_V.c.artifact_id == art.id, _V.c.version)
 
     def outputs(self, run_id: str) -> list[VersionRecord]:
-        return self._versions(_V.c.run_id == run_id)
+        logged = sa.select(t.outputs.c.version_id).where(t.outputs.c.run_id == run_id)
+        return self._versions(sa.or_(_V.c.run_id == run_id, _V.c.id.in_(logged)))
+
+    def producers(self, version_id: int) -> list[RunRecord]:
+        """The run that created a version and the runs that logged or reused it since."""
+        logged = sa.select(t.outputs.c.run_id).where(t.outputs.c.version_id == version_id)
+        creator = sa.select(_V.c.run_id).where(_V.c.id == version_id)
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                self._runs_select()
+                .where(sa.or_(t.runs.c.id.in_(logged), t.runs.c.id.in_(creator)))
+                .order_by(t.runs.c.created_at)
+            ).all()
+        return [self._to_run(r) for r in rows]
 
     def inputs(self, run_id: str) -> list[VersionRecord]:
         used = sa.select(t.usages.c.version_id).where(t.usages.c.run_id == run_id)
@@ -282,4 +313,5 @@ class ArtifactsMixin(RunsMixin):
         with self.tx() as conn:
             conn.execute(sa.delete(t.aliases).where(t.aliases.c.version_id == version_id))
             conn.execute(sa.delete(t.usages).where(t.usages.c.version_id == version_id))
+            conn.execute(sa.delete(t.outputs).where(t.outputs.c.version_id == version_id))
             conn.execute(sa.delete(_V).where(_V.c.id == version_id))

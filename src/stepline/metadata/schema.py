@@ -109,6 +109,17 @@ aliases = sa.Table(
     sa.Column("version_id", sa.Integer, sa.ForeignKey("versions.id"), nullable=False),
 )
 
+#: run → version output edges: the run that created a version, and every run that logged the
+#: same content again (or reused it from the step cache)
+outputs = sa.Table(
+    "outputs",
+    meta,
+    sa.Column("run_id", sa.String(64), sa.ForeignKey("runs.id"), primary_key=True),
+    sa.Column("version_id", sa.Integer, sa.ForeignKey("versions.id"), primary_key=True),
+    sa.Column("logged_at", sa.Float, nullable=False),
+    sa.Index("ix_outputs_version", "version_id"),
+)
+
 usages = sa.Table(
     "usages",
     meta,

@@ -96,6 +96,22 @@ class Api:
         """A logged version by reference, without recording a usage edge."""
         return Artifact._from_record(self._backend, resolve(self._backend, name, None, type))
 
+    def set_alias(self, ref: str, alias: str) -> Artifact:
+        """Point `alias` at the version `ref` names (moving it from any other version)."""
+        from stepline.errors import UsageError
+        from stepline.tracking.naming import check_alias
+
+        if alias == "latest":
+            raise UsageError("'latest' moves by itself to the newest version; pick another alias")
+        art = self.artifact(ref)
+        self._backend.set_alias(art.project, art.name, int(art.version[1:]), check_alias(alias))
+        return self.artifact(f"{art.project}/{art.name}:{alias}")
+
+    def remove_alias(self, ref: str, alias: str) -> None:
+        """Take `alias` off the artifact `ref` names."""
+        art = self.artifact(ref)
+        self._backend.remove_alias(art.project, art.name, alias)
+
     def artifact_versions(self, name: str, project: str | None = None) -> list[Artifact]:
         from stepline.tracking.refs import parse_ref
 

@@ -83,8 +83,7 @@ def _walk(backend: Backend, g: Graph, start: tuple[str, Any], hops: int, up: boo
                 versions = backend.inputs(obj.id) if up else backend.outputs(obj.id)
                 neighbours = [("artifact", v) for v in versions]
             elif up:
-                if obj.run_id:
-                    neighbours = [("run", backend.get_run(obj.run_id))]
+                neighbours = [("run", r) for r in backend.producers(obj.id)]
             else:
                 neighbours = [("run", r) for r in backend.consumers(obj.id)]
             for nkind, nobj in neighbours:

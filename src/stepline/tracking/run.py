@@ -236,6 +236,13 @@ class Run:
         data = source if isinstance(source, bytes) else Path(source).read_bytes()
         self._backend.put_log(self.id, stream, data)
 
+    def mark_cached(self, original_run_id: str) -> None:
+        """Finish as a step-cache hit of `original_run_id`: link its outputs to this run too."""
+        self.set_info(cached_from=original_run_id)
+        for version in self._backend.outputs(original_run_id):
+            self._backend.record_output(self.id, version.id)
+        self.finish(status="cached")
+
     def child_env(self) -> dict[str, str]:
         """Variables that make `stepline.init()` in a child process attach to this run."""
         env = {
@@ -490,6 +497,12 @@ def init(
             if owner:
                 backend.update_run(run_id, state="running", ended_at=None, pid=os.getpid())
                 found.state = "running"
+            fill = {k: v for k, v in (("job_type", job_type), ("group", group)) if v}
+            fill = {k: v for k, v in fill.items() if not getattr(found, k)}
+            if fill:  # a component's init(job_type=...) names the runner's run
+                backend.update_run(run_id, **fill)
+                for k, v in fill.items():
+                    setattr(found, k, v)
             run = Run(backend, found, owner=owner, start_step=backend.last_step(run_id) + 1)
             if cfg:
                 run.config.update(cfg)
