@@ -1,0 +1,555 @@
+"""One pipeline execution: plan, check, then schedule steps with caching.
+
+    spec = load_pipeline("pipeline.yaml", ["etl.min_price=20"])
+    result = run_pipeline(spec, jobs=4)
+    result.ok, result.steps["train"].state      # True, "finished" | "cached" | ...
+
+An execution is one group (experiment) with a generated execution id. Each step is one run
+(job_type = step name) with `info.execution` and `STEPLINE_SCOPE` set, so `name:latest` inside
+the step resolves to what this execution produced. Everything checkable is checked before the
+first step starts (`plan_execution`).
+"""
+
+from __future__ import annotations
+
+import secrets
+import string
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import FIRST_COMPLETED, Future, wait
+from dataclasses import dataclass, field
+from typing import Any
+
+from stepline.errors import SpecError, SteplineError
+from stepline.pipeline.cache import CacheKey, cache_key
+from stepline.pipeline.dag import Dag, build_dag
+from stepline.pipeline.executors import Cancelled, Executor, LocalExecutor, StepTask
+from stepline.pipeline.ports import PreparedStep, RunFacts, Runner, StepResult, Tracker, Version
+from stepline.pipeline.refs import ArtifactRef
+from stepline.pipeline.spec import PipelineSpec
+
+TERMINAL = ("finished", "cached", "failed", "skipped", "cancelled")
+LOG_TAIL = 5
+
+
+def new_execution_id() -> str:
+    """8 random base36 characters, like a run id."""
+    alphabet = string.ascii_lowercase + string.digits
+    return "".join(secrets.choice(alphabet) for _ in range(8))
+
+
+@dataclass
+class StepState:
+    """A step's progress in one execution; what the live display and summary show."""
+
+    name: str
+    state: str = "pending"  # pending, queued, running, finished, failed, cached, skipped, cancelled
+    run_id: str | None = None
+    cached_from: str | None = None
+    started: float | None = None
+    ended: float | None = None
+    exit_code: int | None = None
+    reason: str = ""
+    cache_key: str | None = None
+    outputs: dict[str, str] = field(default_factory=dict)  # name -> "vN"
+    log_tail: deque[str] = field(default_factory=lambda: deque(maxlen=LOG_TAIL))
+
+    @property
+    def duration(self) -> float | None:
+        """Seconds from start to end (or to now while running)."""
+        if self.started is None:
+            return None
+        return (self.ended or time.monotonic()) - self.started
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready facts for the execution record."""
+        return {
+            "state": self.state,
+            "run_id": self.run_id,
+            "cached_from": self.cached_from,
+            "duration": round(self.duration, 3) if self.duration is not None else None,
+            "exit_code": self.exit_code,
+            "reason": self.reason,
+            "cache_key": self.cache_key,
+            "outputs": dict(self.outputs),
+        }
+
+
+@dataclass
+class ExecutionResult:
+    """The outcome of one execution."""
+
+    execution_id: str
+    group: str
+    run_id: str | None
+    status: str  # finished | failed | cancelled
+    steps: dict[str, StepState]
+    duration: float
+    config: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        """True when every selected step finished or hit the cache."""
+        return self.status == "finished"
+
+
+class Listener:
+    """Receives progress; the CLI's live display subclasses this. Calls come from many threads."""
+
+    def step_changed(self, execution_id: str, state: StepState) -> None:
+        """A step changed state."""
+
+    def step_output(self, execution_id: str, step: str, stream: str, line: str) -> None:
+        """A step printed a line."""
+
+
+@dataclass
+class Plan:
+    """What an execution will do, checked against the store before anything runs."""
+
+    spec: PipelineSpec
+    dag: Dag
+    selected: list[str]
+    prepared: dict[str, PreparedStep]
+    external: dict[str, dict[str, Version]]  # step -> input ref -> version from the store
+
+
+def _internal(dag: Dag, selected: Iterable[str], ref: ArtifactRef) -> str | None:
+    producer = dag.producers.get(ref.name)
+    if ref.follows_latest and ref.project is None and producer in set(selected):
+        return producer
+    return None
+
+
+def plan_execution(
+    spec: PipelineSpec,
+    runner: Runner,
+    tracker: Tracker,
+    *,
+    only: Iterable[str] | None = None,
+    from_step: str | None = None,
+    force: Iterable[str] = (),
+) -> Plan:
+    """Select steps, prepare their components and resolve inputs from outside the execution.
+
+    Raises `SpecError` naming the step and key: an unknown step, a component that cannot be
+    prepared, an input that neither a selected step nor the store provides.
+    """
+    dag = build_dag(spec.steps)
+    selected = dag.select(only=list(only) if only is not None else None, from_step=from_step)
+    for name in force:
+        dag.select(only=[name])  # raises on an unknown step
+    prepared: dict[str, PreparedStep] = {}
+    external: dict[str, dict[str, Version]] = {}
+    for name in selected:
+        step = spec.steps[name]
+        try:
+            prepared[name] = runner.prepare(
+                step.component,
+                entry_point=step.entry_point,
+                parameters=dict(step.parameters),
+                env_manager=step.env_manager,
+                version=step.version,
+            )
+        except SteplineError as exc:
+            raise SpecError(f"step {name!r}: component {step.component}: {exc}") from exc
+        external[name] = {}
+        for ref in step.inputs:
+            if _internal(dag, selected, ref):
+                continue
+            version = tracker.resolve(ref.qualified(spec.project))
+            if version is None:
+                producer = dag.producers.get(ref.name)
+                hint = (
+                    f"; its producer step {producer!r} is not selected (add it with -s, or "
+                    f"use --from {producer})"
+                    if producer and ref.follows_latest
+                    else "; log it first or fix the reference"
+                )
+                raise SpecError(
+                    f"step {name!r}: inputs: {str(ref)!r} is not in the store and no selected "
+                    f"step produces it{hint}"
+                )
+            external[name][str(ref)] = version
+    return Plan(spec=spec, dag=dag, selected=selected, prepared=prepared, external=external)
+
+
+class Execution:
+    """Schedules one plan's steps on an executor; see `run_pipeline`."""
+
+    def __init__(
+        self,
+        plan: Plan,
+        tracker: Tracker,
+        executor: Executor,
+        *,
+        no_cache: bool = False,
+        force: Iterable[str] = (),
+        group: str | None = None,
+        execution_id: str | None = None,
+        listener: Listener | None = None,
+        cancel: threading.Event | None = None,
+        extra_info: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.plan = plan
+        self.spec = plan.spec
+        self.tracker = tracker
+        self.executor = executor
+        self.no_cache = no_cache
+        self.force = set(force)
+        self.execution_id = execution_id or new_execution_id()
+        self.group = group or f"{self.spec.name}-{self.execution_id}"
+        self.listener = listener or Listener()
+        self.cancel = cancel or threading.Event()
+        self.extra_info = dict(extra_info or {})
+        self.states = {name: StepState(name) for name in plan.selected}
+        self.produced: dict[str, Version] = {}
+        self.run_id: str | None = None
+
+    # -- helpers ---------------------------------------------------------------------------
+    def _set(self, state: StepState, new: str, **changes: Any) -> None:
+        state.state = new
+        for k, v in changes.items():
+            setattr(state, k, v)
+        now = time.monotonic()
+        if new == "running" and state.started is None:
+            state.started = now
+        if new in TERMINAL:
+            state.ended = now
+            if state.started is None:
+                state.started = now
+        self.listener.step_changed(self.execution_id, state)
+
+    def _inputs(self, name: str) -> dict[str, Version]:
+        out: dict[str, Version] = {}
+        for ref in self.spec.steps[name].inputs:
+            if _internal(self.plan.dag, self.plan.selected, ref):
+                out[str(ref)] = self.produced[ref.name]
+            else:
+                out[str(ref)] = self.plan.external[name][str(ref)]
+        return out
+
+    def _key(self, name: str, inputs: Mapping[str, Version]) -> CacheKey:
+        prepared = self.plan.prepared[name]
+        return cache_key(
+            source_digest=prepared.source_digest,
+            entry_point=prepared.entry_point,
+            parameters=dict(prepared.parameters),
+            inputs={ref: v.digest for ref, v in inputs.items()},
+            env_digest=prepared.env_digest,
+        )
+
+    def _lookup(self, name: str, key: CacheKey) -> tuple[RunFacts, dict[str, Version]] | None:
+        outputs = self.spec.steps[name].outputs
+        for run in self.tracker.runs(
+            self.spec.project, {"info.cache_key": key.key, "state": "finished"}
+        ):
+            found = self.tracker.outputs_of(run, outputs)
+            if all(o in found for o in outputs):
+                return run, found
+        return None
+
+    def _step_info(self, name: str, key: CacheKey, inputs: Mapping[str, Version]) -> dict[str, Any]:
+        return {
+            "execution": self.execution_id,
+            "pipeline": self.spec.name,
+            "step": name,
+            "cache_key": key.key,
+            "cache_fields": dict(key.fields),
+            "inputs_resolved": {ref: v.ref for ref, v in inputs.items()},
+        }
+
+    # -- scheduling ------------------------------------------------------------------------
+    def _start(self, name: str) -> Future[StepResult] | None:
+        """Hit the cache or submit the step; returns the future when submitted."""
+        state = self.states[name]
+        inputs = self._inputs(name)
+        key = self._key(name, inputs)
+        state.cache_key = key.key
+        info = self._step_info(name, key, inputs)
+        if not self.no_cache and name not in self.force:
+            hit = self._lookup(name, key)
+            if hit is not None:
+                original, outputs = hit
+                self.produced.update(outputs)
+                run_id = self.tracker.record_cached(
+                    project=self.spec.project,
+                    group=self.group,
+                    step=name,
+                    name=None,
+                    info={
+                        **info,
+                        "cached_from": original.id,
+                        "outputs": {n: v.version for n, v in outputs.items()},
+                    },
+                )
+                self._set(
+                    state,
+                    "cached",
+                    run_id=run_id,
+                    cached_from=original.id,
+                    outputs={n: v.version for n, v in outputs.items()},
+                )
+                return None
+        task = StepTask(
+            step=name,
+            prepared=self.plan.prepared[name],
+            project=self.spec.project,
+            group=self.group,
+            run_name=None,
+            extra_env={"STEPLINE_SCOPE": self.execution_id},
+            info=info,
+            on_output=lambda stream, line: self._output(name, stream, line),
+            on_start=lambda: self._set(state, "running"),
+        )
+        self._set(state, "queued")
+        return self.executor.submit(task)
+
+    def _output(self, name: str, stream: str, line: str) -> None:
+        self.states[name].log_tail.append(line.rstrip("\n"))
+        self.listener.step_output(self.execution_id, name, stream, line)
+
+    def _done(self, name: str, future: Future[StepResult]) -> None:
+        state = self.states[name]
+        try:
+            result = future.result()
+        except Cancelled:
+            self._set(state, "cancelled", reason="interrupted before it started")
+            return
+        except SteplineError as exc:
+            self._set(state, "failed", reason=str(exc))
+            return
+        except Exception as exc:  # user-code boundary: report, keep other branches going
+            self._set(state, "failed", reason=f"{type(exc).__name__}: {exc}")
+            return
+        state.run_id = result.run_id
+        state.exit_code = result.exit_code
+        if result.status != "finished":
+            reason = describe_exit(result.exit_code)
+            if result.stderr_tail:
+                reason += ": " + str(list(result.stderr_tail)[-1]).strip()
+            self._set(state, "failed", reason=reason)
+            return
+        outputs = self.spec.steps[name].outputs
+        facts = RunFacts(
+            id=result.run_id,
+            state="finished",
+            project=self.spec.project,
+            info={"execution": self.execution_id},
+        )
+        found = self.tracker.outputs_of(facts, outputs) if outputs else {}
+        missing = [o for o in outputs if o not in found]
+        if missing:
+            self._set(
+                state,
+                "failed",
+                reason=f"declared output {missing[0]!r} was not logged by run {result.run_id}",
+            )
+            return
+        self.produced.update(found)
+        self._set(state, "finished", outputs={n: v.version for n, v in found.items()})
+
+    def _ready(self, name: str) -> bool | None:
+        """True when all selected upstream steps succeeded, None when one of them did not."""
+        ups = self.plan.dag.upstream[name] & set(self.plan.selected)
+        states = [self.states[u].state for u in ups]
+        if any(s in ("failed", "skipped", "cancelled") for s in states):
+            return None
+        return all(s in ("finished", "cached") for s in states)
+
+    def run(self) -> ExecutionResult:
+        """Run the plan to the end (or until cancelled) and record the execution."""
+        t0 = time.monotonic()
+        self.run_id = self.tracker.start_execution(
+            project=self.spec.project,
+            group=self.group,
+            name=self.spec.name,
+            config=dict(self.spec.config),
+            info=self._record(),
+        )
+        running: dict[Future[StepResult], str] = {}
+        try:
+            while True:
+                progressed = self._schedule(running)
+                if not running:
+                    if progressed:
+                        continue
+                    break
+                done, _ = wait(list(running), timeout=0.2, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    self._done(running.pop(fut), fut)
+                if self.cancel.is_set():
+                    self.executor.cancel()
+        except BaseException:
+            self.cancel.set()
+            self.executor.cancel()
+            for fut, name in running.items():
+                try:
+                    fut.result(timeout=30)
+                    self._done(name, fut)
+                except BaseException:
+                    pass
+                if self.states[name].state not in ("failed", "cancelled"):
+                    self._set(self.states[name], "failed", reason="interrupted")
+            for state in self.states.values():
+                if state.state == "pending":
+                    self._set(state, "cancelled", reason="interrupted")
+            self._finish(t0)
+            raise
+        return self._finish(t0)
+
+    def _schedule(self, running: dict[Future[StepResult], str]) -> bool:
+        progressed = False
+        for name in self.plan.selected:
+            state = self.states[name]
+            if state.state != "pending":
+                continue
+            if self.cancel.is_set():
+                self._set(state, "cancelled", reason="interrupted")
+                progressed = True
+                continue
+            ready = self._ready(name)
+            if ready is None:
+                bad = sorted(
+                    u
+                    for u in self.plan.dag.upstream[name]
+                    if u in self.states
+                    and self.states[u].state in ("failed", "skipped", "cancelled")
+                )
+                self._set(state, "skipped", reason=f"upstream {', '.join(bad)} did not succeed")
+                progressed = True
+            elif ready:
+                fut = self._start(name)
+                if fut is not None:
+                    running[fut] = name
+                progressed = True
+        return progressed
+
+    def _record(self) -> dict[str, Any]:
+        return {
+            "execution": self.execution_id,
+            "pipeline": self.spec.name,
+            "pipeline_path": str(self.spec.path),
+            "spec_digest": self.spec.digest,
+            "overrides": list(self.spec.overrides),
+            "dag": {s: sorted(self.plan.dag.upstream[s]) for s in self.plan.dag.steps},
+            "selected": list(self.plan.selected),
+            **self.extra_info,
+        }
+
+    def _finish(self, t0: float) -> ExecutionResult:
+        states = [s.state for s in self.states.values()]
+        if any(s == "cancelled" for s in states) or self.cancel.is_set():
+            status = "cancelled"
+        elif all(s in ("finished", "cached") for s in states):
+            status = "finished"
+        else:
+            status = "failed"
+        duration = time.monotonic() - t0
+        summary = {
+            "steps_finished": states.count("finished"),
+            "steps_cached": states.count("cached"),
+            "steps_failed": states.count("failed"),
+            "steps_skipped": states.count("skipped"),
+            "duration": round(duration, 3),
+        }
+        if self.run_id is not None:
+            self.tracker.finish_execution(
+                self.run_id,
+                status="finished" if status == "finished" else "failed",
+                info={
+                    **self._record(),
+                    "status": status,
+                    "steps": {n: s.to_dict() for n, s in self.states.items()},
+                },
+                summary=summary,
+            )
+        return ExecutionResult(
+            execution_id=self.execution_id,
+            group=self.group,
+            run_id=self.run_id,
+            status=status,
+            steps=self.states,
+            duration=duration,
+            config=self.spec.config,
+        )
+
+
+def describe_exit(code: int | None) -> str:
+    """`exit code 2`, or `killed by signal SIGKILL` for a negative code."""
+    import signal
+
+    if code is None:
+        return "failed"
+    if code < 0:
+        try:
+            return f"killed by signal {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exit code {code}"
+
+
+def run_pipeline(
+    spec: PipelineSpec,
+    *,
+    only: Iterable[str] | None = None,
+    from_step: str | None = None,
+    jobs: int | None = None,
+    no_cache: bool = False,
+    force: Iterable[str] = (),
+    name: str | None = None,
+    runner: Runner | None = None,
+    tracker: Tracker | None = None,
+    executor: Executor | None = None,
+    listener: Listener | None = None,
+    cancel: threading.Event | None = None,
+    execution_id: str | None = None,
+    extra_info: Mapping[str, Any] | None = None,
+    on_plan: Callable[[Plan], None] | None = None,
+) -> ExecutionResult:
+    """Run `spec` once: check everything, then execute the selected steps with caching.
+
+    `name` names the execution's group (default `<pipeline>-<execution id>`). Raises
+    `SpecError` before any step runs when the plan is invalid; a failing step does not raise,
+    it shows in the result (`result.ok` is False) and stops only its dependents.
+    """
+    runner = runner or default_runner()
+    tracker = tracker or default_tracker()
+    force = tuple(force)
+    plan = plan_execution(spec, runner, tracker, only=only, from_step=from_step, force=force)
+    if on_plan is not None:
+        on_plan(plan)
+    own = executor is None
+    ex = executor or LocalExecutor(runner, jobs)
+    try:
+        return Execution(
+            plan,
+            tracker,
+            ex,
+            no_cache=no_cache,
+            force=force,
+            group=name,
+            execution_id=execution_id,
+            listener=listener,
+            cancel=cancel,
+            extra_info=extra_info,
+        ).run()
+    finally:
+        if own:
+            ex.shutdown()
+
+
+def default_runner() -> Runner:
+    """The components subsystem (`stepline.components.prepare`/`execute`)."""
+    from stepline.pipeline.tracking import ComponentsRunner
+
+    return ComponentsRunner()
+
+
+def default_tracker() -> Tracker:
+    """The tracking core, through `stepline.init` and `stepline.Api`."""
+    from stepline.pipeline.tracking import CoreTracker
+
+    return CoreTracker()
