@@ -9,6 +9,7 @@ logged as artifacts of its run (one version per content change, as the core does
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import shlex
 import subprocess
@@ -210,6 +211,7 @@ class StandinRunner:
             **(extra_env or {}),
             "STEPLINE_RUN_ID": run.id,
             "STEPLINE_OUT": str(out),
+            "STEPLINE_SUMMARY": str(self.out_root / f"{run.id}.summary.json"),
         }
         t0 = time.monotonic()
         proc = subprocess.Popen(
@@ -227,6 +229,9 @@ class StandinRunner:
             if on_output:
                 on_output("stdout", line)
         rc = proc.wait()
+        summary = self.out_root / f"{run.id}.summary.json"
+        if summary.exists():
+            run.summary.update(json.loads(summary.read_text()))
         for f in sorted(out.iterdir()):
             self.tracker.log(run, f.name, blake3.blake3(f.read_bytes()).hexdigest())
         run.state = "finished" if rc == 0 else "failed"

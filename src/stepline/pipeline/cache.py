@@ -88,3 +88,61 @@ def explain(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[FieldCh
         elif old != new:
             changes.append(FieldChange(name, name, old, new))
     return changes
+
+
+@dataclass(frozen=True)
+class WhyReport:
+    """Why a step re-ran or hit the cache: its run, the previous run and what changed."""
+
+    step: str
+    run: Any  # RunFacts
+    previous: Any | None  # RunFacts
+    changes: list[FieldChange]
+
+    @property
+    def hit(self) -> bool:
+        """True when the run was a cache hit."""
+        return bool(self.run.state == "cached")
+
+
+def why(tracker: Any, project: str | None, step: str, execution: str | None = None) -> WhyReport:
+    """Compare the cache fields of `step`'s run in `execution` (default: its newest run) with
+    the run of that step before it.
+
+    `tracker` is a `stepline.pipeline.ports.Tracker`; `execution` is an execution id or group.
+    Raises `NotFound` when the step has no recorded run.
+    """
+    from stepline.errors import NotFound
+
+    history = [
+        r
+        for r in tracker.runs(project, {"job_type": step})
+        if isinstance(r.info.get("cache_fields"), Mapping)
+    ]
+    if execution is not None:
+        target_i = next(
+            (
+                i
+                for i, r in enumerate(history)
+                if r.info.get("execution") == execution or r.group == execution
+            ),
+            None,
+        )
+    else:
+        target_i = 0 if history else None
+    if target_i is None:
+        where = f" in execution {execution!r}" if execution else ""
+        raise NotFound(f"step {step!r} has no recorded pipeline run{where}; run the pipeline first")
+    target = history[target_i]
+    previous = next(
+        (
+            r
+            for r in history[target_i + 1 :]
+            if r.info.get("execution") != target.info.get("execution")
+        ),
+        None,
+    )
+    changes = (
+        explain(previous.info["cache_fields"], target.info["cache_fields"]) if previous else []
+    )
+    return WhyReport(step=step, run=target, previous=previous, changes=changes)
