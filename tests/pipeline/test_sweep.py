@@ -158,3 +158,31 @@ def test_why_names_changed_fields(tmp_path: Path) -> None:
     assert report.hit and report.changes == []
     old = why(tracker, "demo", "double", execution=first.group)
     assert old.run.id == first.steps["double"].run_id and old.previous is None
+
+
+def test_predict_cache_and_renderings(tmp_path: Path) -> None:
+    from stepline.pipeline.render import to_dot, to_mermaid
+    from stepline.pipeline.run import plan_execution, predict_cache
+
+    tracker = StandinTracker()
+    runner = StandinRunner(tracker, tmp_path / "out")
+    path = chain(tmp_path)
+    spec = load_pipeline(path)
+    plan = plan_execution(spec, runner, tracker)
+    assert predict_cache(plan, tracker) == {
+        "make": ("miss", None),
+        "double": ("unknown", None),
+        "report": ("unknown", None),
+        "side": ("miss", None),
+    }
+    first = run_pipeline(spec, runner=runner, tracker=tracker)
+    predicted = predict_cache(
+        plan_execution(load_pipeline(path, ["f=4"]), runner, tracker), tracker
+    )
+    assert predicted["make"] == ("hit", first.steps["make"].run_id)
+    assert predicted["double"] == ("miss", None) and predicted["report"] == ("unknown", None)
+    mermaid = to_mermaid(spec, plan.dag, {"make": "hit"})
+    assert mermaid.startswith("flowchart LR\n")
+    assert "s_make -->|a.txt| s_double" in mermaid and 's_make["make<br/>hit"]' in mermaid
+    dot = to_dot(spec, plan.dag)
+    assert '"double" -> "report" [label="b.txt"];' in dot and dot.rstrip().endswith("}")

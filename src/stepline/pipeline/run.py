@@ -553,3 +553,41 @@ def default_tracker() -> Tracker:
     from stepline.pipeline.tracking import CoreTracker
 
     return CoreTracker()
+
+
+class _NoExecutor:
+    def submit(self, task: StepTask) -> Future[StepResult]:  # pragma: no cover - never called
+        raise RuntimeError("predict_cache does not execute steps")
+
+    def cancel(self) -> None:
+        """Nothing runs."""
+
+    def shutdown(self) -> None:
+        """Nothing to release."""
+
+
+def predict_cache(plan: Plan, tracker: Tracker) -> dict[str, tuple[str, str | None]]:
+    """What `stepline run` would do per step without running anything.
+
+    Returns step -> (`hit`, original run id) | (`miss`, None) | (`unknown`, None); `unknown`
+    when an upstream step would re-run, so the input digest is not known yet.
+    """
+    ex = Execution(plan, tracker, _NoExecutor())
+    out: dict[str, tuple[str, str | None]] = {}
+    for name in plan.selected:
+        producers = [
+            p
+            for ref in plan.spec.steps[name].inputs
+            if (p := _internal(plan.dag, plan.selected, ref)) is not None
+        ]
+        if any(out[p][0] != "hit" for p in producers):
+            out[name] = ("unknown", None)
+            continue
+        key = ex._key(name, ex._inputs(name))
+        hit = ex._lookup(name, key)
+        if hit is None:
+            out[name] = ("miss", None)
+        else:
+            ex.produced.update(hit[1])
+            out[name] = ("hit", hit[0].id)
+    return out
