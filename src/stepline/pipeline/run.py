@@ -176,6 +176,33 @@ def plan_execution(
     return Plan(spec=spec, dag=dag, selected=selected, prepared=prepared, external=external)
 
 
+class InFlight:
+    """Cache keys being executed right now, shared by concurrent executions (a sweep).
+
+    A step whose key another execution is running waits for it and then hits the cache,
+    instead of running the same work twice at the same time.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._keys: dict[str, str] = {}
+
+    def claim(self, key: str, owner: str) -> str | None:
+        """Take `key` for `owner`; returns the current holder when someone else has it."""
+        with self._lock:
+            holder = self._keys.setdefault(key, owner)
+            return None if holder == owner else holder
+
+    def release(self, key: str, owner: str) -> None:
+        """Give `key` back (no-op unless `owner` holds it)."""
+        with self._lock:
+            if self._keys.get(key) == owner:
+                del self._keys[key]
+
+
+_WAIT = object()
+
+
 class Execution:
     """Schedules one plan's steps on an executor; see `run_pipeline`."""
 
@@ -192,6 +219,7 @@ class Execution:
         listener: Listener | None = None,
         cancel: threading.Event | None = None,
         extra_info: Mapping[str, Any] | None = None,
+        inflight: InFlight | None = None,
     ) -> None:
         self.plan = plan
         self.spec = plan.spec
@@ -207,6 +235,9 @@ class Execution:
         self.states = {name: StepState(name) for name in plan.selected}
         self.produced: dict[str, Version] = {}
         self.run_id: str | None = None
+        self.inflight = inflight or InFlight()
+        self._claimed: dict[str, str] = {}
+        self.waiting = False
 
     # -- helpers ---------------------------------------------------------------------------
     def _set(self, state: StepState, new: str, **changes: Any) -> None:
@@ -246,10 +277,41 @@ class Execution:
         for run in self.tracker.runs(
             self.spec.project, {"info.cache_key": key.key, "state": "finished"}
         ):
-            found = self.tracker.outputs_of(run, outputs)
+            found = self._outputs_of(run, name)
             if all(o in found for o in outputs):
                 return run, found
         return None
+
+    def _outputs_of(self, run: RunFacts, step: str) -> dict[str, Version]:
+        """Versions of `step`'s declared outputs that `run` logged and that still exist.
+
+        The store files a version under the run that first produced its content; a later run
+        logging the same content is found through its execution's record instead.
+        """
+        names = self.spec.steps[step].outputs
+        found = self.tracker.outputs_of(run, names) if names else {}
+        missing = [n for n in names if n not in found]
+        execution = run.info.get("execution")
+        if not missing or not execution:
+            return found
+        for record in self.tracker.runs(
+            self.spec.project, {"job_type": "pipeline", "info.execution": execution}
+        ):
+            step_record = (record.info.get("steps") or {}).get(step) or {}
+            if step_record.get("run_id") != run.id:
+                continue
+            for n in missing:
+                version = (step_record.get("outputs") or {}).get(n)
+                if version:
+                    ref = (
+                        f"{self.spec.project}/{n}:{version}"
+                        if self.spec.project
+                        else f"{n}:{version}"
+                    )
+                    resolved = self.tracker.resolve(ref)
+                    if resolved is not None:
+                        found[n] = resolved
+        return found
 
     def _step_info(self, name: str, key: CacheKey, inputs: Mapping[str, Version]) -> dict[str, Any]:
         return {
@@ -262,7 +324,7 @@ class Execution:
         }
 
     # -- scheduling ------------------------------------------------------------------------
-    def _start(self, name: str) -> Future[StepResult] | None:
+    def _start(self, name: str) -> Future[StepResult] | object | None:
         """Hit the cache or submit the step; returns the future when submitted."""
         state = self.states[name]
         inputs = self._inputs(name)
@@ -293,6 +355,11 @@ class Execution:
                     outputs={n: v.version for n, v in outputs.items()},
                 )
                 return None
+            holder = self.inflight.claim(key.key, f"{self.execution_id}/{name}")
+            if holder is not None:
+                state.reason = f"waiting for the identical step {holder}"
+                return _WAIT
+            self._claimed[name] = key.key
         task = StepTask(
             step=name,
             prepared=self.plan.prepared[name],
@@ -312,6 +379,14 @@ class Execution:
         self.listener.step_output(self.execution_id, name, stream, line)
 
     def _done(self, name: str, future: Future[StepResult]) -> None:
+        try:
+            self._finish_step(name, future)
+        finally:
+            key = self._claimed.pop(name, None)
+            if key is not None:
+                self.inflight.release(key, f"{self.execution_id}/{name}")
+
+    def _finish_step(self, name: str, future: Future[StepResult]) -> None:
         state = self.states[name]
         try:
             result = future.result()
@@ -341,6 +416,14 @@ class Execution:
         )
         found = self.tracker.outputs_of(facts, outputs) if outputs else {}
         missing = [o for o in outputs if o not in found]
+        for n in list(missing):
+            # logged with the same content as `latest`: the store keeps the earlier version
+            ref = f"{self.spec.project}/{n}:latest" if self.spec.project else f"{n}:latest"
+            latest = self.tracker.resolve(ref)
+            if latest is not None:
+                found[n] = latest
+                missing.remove(n)
+                state.reason = f"{n}: same content as {latest.version}"
         if missing:
             self._set(
                 state,
@@ -376,6 +459,9 @@ class Execution:
                 if not running:
                     if progressed:
                         continue
+                    if self.waiting:
+                        time.sleep(0.05)
+                        continue
                     break
                 done, _ = wait(list(running), timeout=0.2, return_when=FIRST_COMPLETED)
                 for fut in done:
@@ -402,6 +488,7 @@ class Execution:
 
     def _schedule(self, running: dict[Future[StepResult], str]) -> bool:
         progressed = False
+        self.waiting = False
         for name in self.plan.selected:
             state = self.states[name]
             if state.state != "pending":
@@ -422,7 +509,10 @@ class Execution:
                 progressed = True
             elif ready:
                 fut = self._start(name)
-                if fut is not None:
+                if fut is _WAIT:
+                    self.waiting = True
+                    continue
+                if isinstance(fut, Future):
                     running[fut] = name
                 progressed = True
         return progressed

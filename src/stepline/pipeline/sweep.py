@@ -22,6 +22,7 @@ from stepline.pipeline.ports import Runner, Tracker
 from stepline.pipeline.run import (
     Execution,
     ExecutionResult,
+    InFlight,
     Listener,
     default_runner,
     default_tracker,
@@ -177,6 +178,7 @@ def run_sweep(
     ]
     sweep = SweepResult(group=group, points=[SweepPoint(list(p)) for p in points])
     executor = LocalExecutor(runner, jobs)
+    inflight = InFlight()
 
     def one(i: int) -> ExecutionResult:
         return Execution(
@@ -189,6 +191,7 @@ def run_sweep(
             listener=listener,
             cancel=cancel,
             extra_info={"sweep": sweep_id, "sweep_overrides": list(points[i])},
+            inflight=inflight,
         ).run()
 
     try:

@@ -237,23 +237,12 @@ class CoreTracker:
         run.finish(exit_code=0 if status == "finished" else 1)
 
     def alias(self, ref: str, alias: str) -> None:
-        """Point `alias` at `ref` through whichever aliasing call the core offers."""
+        """Point `alias` at the version `ref` names (moving it from any other version)."""
+        from stepline.tracking.naming import check_alias
+
         api = self._api()
-        for name in ("alias", "add_alias", "set_alias"):
-            op = getattr(api, name, None)
-            if callable(op):
-                op(ref, alias)
-                return
-        art = api.artifact(ref)
-        for name in ("add_alias", "alias"):
-            op = getattr(art, name, None)
-            if callable(op):
-                op(alias)
-                return
-        if hasattr(art, "aliases") and callable(getattr(art, "save", None)):
-            art.aliases.append(alias)
-            art.save()
-            return
-        raise UsageError(
-            f"cannot alias {ref} as {alias!r}: this stepline core has no alias operation"
-        )
+        with _scope(None):
+            art = api.artifact(ref)
+        if alias == "latest":
+            raise UsageError("'latest' moves by itself to the newest version; pick another alias")
+        api.backend.set_alias(art.project, art.name, int(art.version[1:]), check_alias(alias))
