@@ -8,6 +8,7 @@ logged as artifacts of its run (one version per content change, as the core does
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import os
@@ -95,9 +96,17 @@ class StandinTracker:
             if not versions:
                 return None
             if r.alias == "latest":
-                return versions[-1]
-            wanted = self.aliases.get((r.name, r.alias), r.alias)
-            return next((v for v in versions if v.version == wanted), None)
+                found: Version | None = versions[-1]
+            else:
+                wanted = self.aliases.get((r.name, r.alias), r.alias)
+                found = next((v for v in versions if v.version == wanted), None)
+            if found is None:
+                return None
+            producer = next(
+                (x for x in self.runs_by_id.values() if x.outputs.get(r.name) == found), None
+            )
+            execution = producer.info.get("execution") if producer else None
+            return dataclasses.replace(found, execution=execution)
 
     def outputs_of(self, run: RunFacts, names: Sequence[str]) -> dict[str, Version]:
         with self.lock:

@@ -198,12 +198,8 @@ def test_sweep_optimize_and_alias_best(project: Path) -> None:
     assert prod.logged_by().id == best.result.steps["score"].run_id  # type: ignore[union-attr]
 
 
-@pytest.mark.xfail(
-    reason="core: STEPLINE_SCOPE resolution ignores cached runs (info.cached_from), so a step "
-    "after a cache hit reads the global latest; reported to the lead",
-    strict=False,
-)
 def test_scope_after_cache_hit_in_a_sweep(project: Path) -> None:
+    # steps after a cache hit read their inputs in the scope of the execution that produced them
     tracker = CoreTracker()
     res = run_sweep(project, expand_grid(["v=1,2,3", "f=2,4"]), jobs=2, tracker=tracker)
     check_scope(res.points)

@@ -122,10 +122,18 @@ def test_sweep_picks_and_aliases_the_best(tmp_path: Path) -> None:
     model_version = best.result.steps["train"].outputs["model"]  # type: ignore[union-attr]
     assert tracker.resolve("model:prod") == tracker.resolve(f"model:{model_version}")
     assert res.aliased == [f"demo/model:{model_version} -> prod"]
-    # every training run read from its own execution's scope
+    # prep is the same everywhere: it ran once, the others waited for it and hit the cache,
+    # and each train step reads its input in the scope of the execution that produced it
+    preps = [p.result.steps["prep"] for p in res.points if p.result]
+    assert sorted(s.state for s in preps) == ["cached", "cached", "cached", "finished"]
+    producer = next(s.run_id for s in preps if s.state == "finished")
+    origin = tracker.runs_by_id[producer].info["execution"]
     for p in res.points:
-        run = tracker.runs_by_id[p.result.steps["train"].run_id]  # type: ignore[union-attr]
-        assert run.env["STEPLINE_SCOPE"] == p.result.execution_id  # type: ignore[union-attr]
+        assert p.result is not None
+        run = tracker.runs_by_id[p.result.steps["train"].run_id]
+        assert run.env["STEPLINE_SCOPE"] == origin
+        assert run.info["execution"] == p.result.execution_id
+        assert run.info.get("scope", p.result.execution_id) == origin
 
 
 def test_bad_sweep_point_fails_before_running(tmp_path: Path) -> None:

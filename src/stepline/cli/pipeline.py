@@ -1,14 +1,12 @@
 """`stepline run`, `stepline pipeline show`, `stepline why`: the pipeline commands.
 
-The lead registers them as:
-    main.add_command(pipeline.run_cmd, "run")
-    main.add_command(pipeline.why_cmd, "why")
-    main.add_command(pipeline.cli, "pipeline")
+`stepline.cli` finds them as `run`, `why` and `pipeline` (also `cli`) in this module.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import signal
 import threading
 import time
@@ -65,7 +63,7 @@ def _split_args(args: tuple[str, ...]) -> tuple[str | None, list[str]]:
 
 
 def _fail(console: Console, exc: SteplineError, debug: bool) -> None:
-    if debug:
+    if debug or os.environ.get("STEPLINE_DEBUG"):
         console.print_exception()
     console.print(f"[bold red]error[/] ({exc.code}): {exc}", highlight=False)
     raise SystemExit(2)
@@ -557,6 +555,11 @@ def show_cmd(
 
 cli.add_command(run_cmd, "run")
 cli.add_command(why_cmd, "why")
+
+# the names `stepline.cli` looks up
+run = run_cmd
+why = why_cmd
+pipeline = cli
 
 
 def main() -> None:  # pragma: no cover - for `python -m stepline.cli.pipeline`

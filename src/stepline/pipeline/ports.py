@@ -80,6 +80,8 @@ class Version:
     version: str  # "v3"
     digest: str
     project: str | None = None
+    # the pipeline execution whose run produced it (for STEPLINE_SCOPE), when known
+    execution: str | None = field(default=None, compare=False)
 
     @property
     def ref(self) -> str:

@@ -19,7 +19,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from stepline.errors import SpecError, SteplineError
@@ -335,7 +335,10 @@ class Execution:
             hit = self._lookup(name, key)
             if hit is not None:
                 original, outputs = hit
-                self.produced.update(outputs)
+                origin = original.info.get("execution")
+                self.produced.update(
+                    {n: replace(v, execution=v.execution or origin) for n, v in outputs.items()}
+                )
                 run_id = self.tracker.record_cached(
                     project=self.spec.project,
                     group=self.group,
@@ -353,6 +356,7 @@ class Execution:
                     run_id=run_id,
                     cached_from=original.id,
                     outputs={n: v.version for n, v in outputs.items()},
+                    reason="",
                 )
                 return None
             holder = self.inflight.claim(key.key, f"{self.execution_id}/{name}")
@@ -360,19 +364,37 @@ class Execution:
                 state.reason = f"waiting for the identical step {holder}"
                 return _WAIT
             self._claimed[name] = key.key
+        scope = self._scope_for(name)
         task = StepTask(
             step=name,
             prepared=self.plan.prepared[name],
             project=self.spec.project,
             group=self.group,
             run_name=None,
-            extra_env={"STEPLINE_SCOPE": self.execution_id},
-            info=info,
+            extra_env={"STEPLINE_SCOPE": scope},
+            info={**info, "scope": scope} if scope != self.execution_id else info,
             on_output=lambda stream, line: self._output(name, stream, line),
             on_start=lambda: self._set(state, "running"),
         )
         self._set(state, "queued")
         return self.executor.submit(task)
+
+    def _scope_for(self, name: str) -> str:
+        """The STEPLINE_SCOPE a step reads its `:latest` inputs in.
+
+        This execution, unless every input that upstream steps provide was produced by one
+        earlier execution (they hit the cache): then that one, so `name:latest` inside the
+        component finds the version the cache key was computed from.
+        """
+        origins = {
+            v.execution
+            for ref in self.spec.steps[name].inputs
+            if _internal(self.plan.dag, self.plan.selected, ref)
+            and (v := self.produced[ref.name]).execution
+        }
+        if len(origins) == 1:
+            return str(origins.pop())
+        return self.execution_id
 
     def _output(self, name: str, stream: str, line: str) -> None:
         self.states[name].log_tail.append(line.rstrip("\n"))
@@ -416,6 +438,7 @@ class Execution:
         )
         found = self.tracker.outputs_of(facts, outputs) if outputs else {}
         missing = [o for o in outputs if o not in found]
+        missing_before = set(missing)
         for n in list(missing):
             # logged with the same content as `latest`: the store keeps the earlier version
             ref = f"{self.spec.project}/{n}:latest" if self.spec.project else f"{n}:latest"
@@ -431,7 +454,12 @@ class Execution:
                 reason=f"declared output {missing[0]!r} was not logged by run {result.run_id}",
             )
             return
-        self.produced.update(found)
+        self.produced.update(
+            {
+                n: v if n in missing_before else replace(v, execution=self.execution_id)
+                for n, v in found.items()
+            }
+        )
         self._set(state, "finished", outputs={n: v.version for n, v in found.items()})
 
     def _ready(self, name: str) -> bool | None:

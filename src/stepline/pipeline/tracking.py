@@ -11,6 +11,7 @@ import os
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import Any
 
 from stepline.errors import NotFound, UsageError
@@ -134,7 +135,9 @@ class CoreTracker:
             except NotFound:
                 return None
         project = ref.split("/")[0] if "/" in ref else None
-        return _version(art, project)
+        producer = art.logged_by()
+        execution = (getattr(producer, "info", None) or {}).get("execution") if producer else None
+        return replace(_version(art, project), execution=execution)
 
     def outputs_of(self, run: RunFacts, names: Sequence[str]) -> dict[str, Version]:
         """Versions of `names` logged by `run` that still exist."""
@@ -145,8 +148,10 @@ class CoreTracker:
         logged: Callable[[], Any] | None = getattr(view, "logged_artifacts", None)
         out: dict[str, Version] = {}
         if callable(logged):
+            execution = (getattr(view, "info", None) or {}).get("execution")
             for art in logged():
                 v = _version(art, run.project or getattr(view, "project", None))
+                v = replace(v, execution=execution)
                 if v.name in names:
                     out[v.name] = v  # later versions of the same name win
             return out
