@@ -217,6 +217,11 @@ def run_cmd(
     only = [s.strip() for s in steps.split(",") if s.strip()] if steps else None
     cancel = threading.Event()
     try:
+        from stepline.pipeline.course import is_course_root
+
+        if is_course_root(path or "."):
+            _run_course(console, path or ".", overrides, only, multirun, no_cache, name, as_json)
+            return
         runner, tracker = _ports(ctx)
         if multirun or optimize or alias_best:
             _run_sweep(
@@ -386,6 +391,96 @@ def _run_sweep(
         raise SystemExit(1)
 
 
+def _run_course(
+    console: Console,
+    path: str,
+    overrides: list[str],
+    only: list[str] | None,
+    multirun: bool,
+    no_cache: bool,
+    name: str | None,
+    as_json: bool,
+) -> None:
+    """A course-style root: run its `main` entry point with mlflow.run intercepted."""
+    import yaml
+
+    from stepline.components import execute, prepare
+    from stepline.pipeline.course import hook_env, root_parameters
+    from stepline.pipeline.run import new_execution_id
+
+    root = Path(path).resolve()
+    mlproject = next(root / n for n in ("MLproject", "MLproject.yaml") if (root / n).is_file())
+    doc = yaml.safe_load(mlproject.read_text()) or {}
+    declared = ((doc.get("entry_points") or {}).get("main") or {}).get("parameters") or {}
+    params = root_parameters(declared, only, overrides, multirun)
+    execution = new_execution_id()
+    os.environ.update(hook_env(execution))  # read by the env activation of the root
+    if no_cache:
+        os.environ["STEPLINE_NO_CACHE"] = "1"
+    step = prepare(str(root), "main", parameters=params)
+
+    def show(stream: str, line: str) -> None:
+        console.print(Text(line), style="dim" if stream == "env" else None, highlight=False)
+
+    t0 = time.monotonic()
+    result = execute(
+        step,
+        group=name,
+        job_type="pipeline",
+        extra_env=hook_env(execution),
+        info={"execution": execution, "pipeline": "course", "root": str(root)},
+        on_output=None if as_json else show,
+    )
+    import stepline
+
+    runs = stepline.Api().runs(None, filters={"info.launch": execution}, order="created_at")
+    rows = [
+        {
+            "run": r.id,
+            "project": r.project,
+            "group": r.group,
+            "job_type": r.job_type,
+            "step": r.info.get("step"),
+            "state": r.state,
+            "cached_from": r.info.get("cached_from"),
+            "execution": r.info.get("execution"),
+        }
+        for r in runs
+    ]
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "execution": execution,
+                    "run_id": result.run_id,
+                    "status": result.status,
+                    "steps": rows,
+                },
+                indent=2,
+            )
+        )
+    else:
+        table = Table(
+            title=f"execution {execution}: {result.status} in {time.monotonic() - t0:.1f}s "
+            f"(root run {result.run_id})"
+        )
+        for col in ("run", "step", "job_type", "group", "state", "cache", "execution"):
+            table.add_column(col)
+        for r in rows:
+            table.add_row(
+                r["run"],
+                str(r["step"] or ""),
+                str(r["job_type"] or ""),
+                str(r["group"] or ""),
+                Text(r["state"], style=STYLE.get(r["state"], "")),
+                f"hit ({r['cached_from']})" if r["cached_from"] else "",
+                str(r["execution"]),
+            )
+        console.print(table)
+    if result.status != "finished":
+        raise SystemExit(1)
+
+
 @click.command("why")
 @click.argument("step")
 @click.option("--execution", "-e", help="Execution id or group (default: the step's newest run).")
@@ -551,6 +646,26 @@ def show_cmd(
     console.print(table)
     if note:
         console.print(f"[dim]{note}[/]", highlight=False)
+
+
+@cli.command("mlflow-step", hidden=True)
+@click.argument("request_file", type=click.Path(exists=True, dir_okay=False))
+def mlflow_step_cmd(request_file: str) -> None:
+    """Run one intercepted `mlflow.run` call (used by the hook in course-style roots)."""
+    from stepline.pipeline.course import run_mlflow_step
+
+    request = json.loads(Path(request_file).read_text())
+
+    def echo(stream: str, line: str) -> None:
+        click.echo(line, err=stream != "stdout")
+
+    try:
+        result = run_mlflow_step(request, on_output=echo)
+    except SteplineError as exc:
+        click.echo(f"error ({exc.code}): {exc}", err=True)
+        result = {"status": "failed", "run_id": "", "error": str(exc)}
+    Path(request_file + ".result").write_text(json.dumps(result))
+    raise SystemExit(0 if result["status"] in ("finished", "cached") else 1)
 
 
 cli.add_command(run_cmd, "run")
