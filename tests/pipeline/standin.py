@@ -230,6 +230,7 @@ class StandinRunner:
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
+            start_new_session=True,  # as the real runner does
         )
         lines: list[str] = []
         assert proc.stdout is not None

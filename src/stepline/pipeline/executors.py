@@ -98,7 +98,7 @@ class LocalExecutor:
         )
 
     def cancel(self) -> None:
-        """Drop queued steps and send SIGTERM to the step processes this process started."""
+        """Drop queued steps and send SIGTERM to the running steps' process groups."""
         self._cancelled.set()
         terminate_children(signal.SIGTERM)
 
@@ -131,30 +131,21 @@ def child_pids(pid: int | None = None) -> list[int]:
     return sorted(set(out))
 
 
-def descendant_pids(pid: int | None = None) -> list[int]:
-    """Every descendant of `pid` (default: this process), children first."""
-    out: list[int] = []
-    todo = child_pids(pid)
-    while todo:
-        nxt = todo.pop(0)
-        if nxt not in out:
-            out.append(nxt)
-            todo.extend(child_pids(nxt))
-    return out
-
-
 def terminate_children(sig: int = signal.SIGTERM) -> list[int]:
-    """Send `sig` to every process this process started, and to theirs.
+    """Send `sig` to the process group of each child of this process that leads its own group.
 
-    Returns the pids signalled. Used on Ctrl-C/SIGTERM so running steps end (and their runs are
-    finished as failed by the runner) instead of outliving the pipeline: a step's shell and the
-    program it runs both get the signal, so no grandchild keeps the output pipe open.
+    The component runner starts every step in a new session, so this reaches each running
+    step with everything it started (and no grandchild keeps its output pipe open), while
+    children the caller started in our own process group are left alone. Returns the
+    process groups signalled.
     """
+    own = os.getpgrp()
     sent: list[int] = []
-    for pid in descendant_pids():
+    for pid in child_pids():
         try:
-            os.kill(pid, sig)
-            sent.append(pid)
+            if os.getpgid(pid) == pid != own:
+                os.killpg(pid, sig)
+                sent.append(pid)
         except (ProcessLookupError, PermissionError):
             continue
     return sent

@@ -16,164 +16,44 @@ import secrets
 import string
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, wait
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any
 
-from stepline.errors import SpecError, SteplineError
+from stepline.errors import SteplineError
 from stepline.pipeline.cache import CacheKey, cache_key
-from stepline.pipeline.dag import Dag, build_dag
 from stepline.pipeline.executors import Cancelled, Executor, LocalExecutor, StepTask
-from stepline.pipeline.ports import PreparedStep, RunFacts, Runner, StepResult, Tracker, Version
-from stepline.pipeline.refs import ArtifactRef
+from stepline.pipeline.plan import Plan, internal_producer, plan_execution
+from stepline.pipeline.ports import RunFacts, Runner, StepResult, Tracker, Version
+from stepline.pipeline.progress import (
+    TERMINAL,
+    ExecutionResult,
+    Listener,
+    StepState,
+    describe_exit,
+)
 from stepline.pipeline.spec import PipelineSpec
 
-TERMINAL = ("finished", "cached", "failed", "skipped", "cancelled")
-LOG_TAIL = 5
+__all__ = [
+    "Execution",
+    "ExecutionResult",
+    "InFlight",
+    "Listener",
+    "Plan",
+    "StepState",
+    "describe_exit",
+    "new_execution_id",
+    "plan_execution",
+    "predict_cache",
+    "run_pipeline",
+]
 
 
 def new_execution_id() -> str:
     """8 random base36 characters, like a run id."""
     alphabet = string.ascii_lowercase + string.digits
     return "".join(secrets.choice(alphabet) for _ in range(8))
-
-
-@dataclass
-class StepState:
-    """A step's progress in one execution; what the live display and summary show."""
-
-    name: str
-    state: str = "pending"  # pending, queued, running, finished, failed, cached, skipped, cancelled
-    run_id: str | None = None
-    cached_from: str | None = None
-    started: float | None = None
-    ended: float | None = None
-    exit_code: int | None = None
-    reason: str = ""
-    cache_key: str | None = None
-    outputs: dict[str, str] = field(default_factory=dict)  # name -> "vN"
-    log_tail: deque[str] = field(default_factory=lambda: deque(maxlen=LOG_TAIL))
-
-    @property
-    def duration(self) -> float | None:
-        """Seconds from start to end (or to now while running)."""
-        if self.started is None:
-            return None
-        return (self.ended or time.monotonic()) - self.started
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready facts for the execution record."""
-        return {
-            "state": self.state,
-            "run_id": self.run_id,
-            "cached_from": self.cached_from,
-            "duration": round(self.duration, 3) if self.duration is not None else None,
-            "exit_code": self.exit_code,
-            "reason": self.reason,
-            "cache_key": self.cache_key,
-            "outputs": dict(self.outputs),
-        }
-
-
-@dataclass
-class ExecutionResult:
-    """The outcome of one execution."""
-
-    execution_id: str
-    group: str
-    run_id: str | None
-    status: str  # finished | failed | cancelled
-    steps: dict[str, StepState]
-    duration: float
-    config: Mapping[str, Any] = field(default_factory=dict)
-
-    @property
-    def ok(self) -> bool:
-        """True when every selected step finished or hit the cache."""
-        return self.status == "finished"
-
-
-class Listener:
-    """Receives progress; the CLI's live display subclasses this. Calls come from many threads."""
-
-    def step_changed(self, execution_id: str, state: StepState) -> None:
-        """A step changed state."""
-
-    def step_output(self, execution_id: str, step: str, stream: str, line: str) -> None:
-        """A step printed a line."""
-
-
-@dataclass
-class Plan:
-    """What an execution will do, checked against the store before anything runs."""
-
-    spec: PipelineSpec
-    dag: Dag
-    selected: list[str]
-    prepared: dict[str, PreparedStep]
-    external: dict[str, dict[str, Version]]  # step -> input ref -> version from the store
-
-
-def _internal(dag: Dag, selected: Iterable[str], ref: ArtifactRef) -> str | None:
-    producer = dag.producers.get(ref.name)
-    if ref.follows_latest and ref.project is None and producer in set(selected):
-        return producer
-    return None
-
-
-def plan_execution(
-    spec: PipelineSpec,
-    runner: Runner,
-    tracker: Tracker,
-    *,
-    only: Iterable[str] | None = None,
-    from_step: str | None = None,
-    force: Iterable[str] = (),
-) -> Plan:
-    """Select steps, prepare their components and resolve inputs from outside the execution.
-
-    Raises `SpecError` naming the step and key: an unknown step, a component that cannot be
-    prepared, an input that neither a selected step nor the store provides.
-    """
-    dag = build_dag(spec.steps)
-    selected = dag.select(only=list(only) if only is not None else None, from_step=from_step)
-    for name in force:
-        dag.select(only=[name])  # raises on an unknown step
-    prepared: dict[str, PreparedStep] = {}
-    external: dict[str, dict[str, Version]] = {}
-    for name in selected:
-        step = spec.steps[name]
-        try:
-            prepared[name] = runner.prepare(
-                step.component,
-                entry_point=step.entry_point,
-                parameters=dict(step.parameters),
-                env_manager=step.env_manager,
-                version=step.version,
-            )
-        except SteplineError as exc:
-            raise SpecError(f"step {name!r}: component {step.component}: {exc}") from exc
-        external[name] = {}
-        for ref in step.inputs:
-            if _internal(dag, selected, ref):
-                continue
-            version = tracker.resolve(ref.qualified(spec.project))
-            if version is None:
-                producer = dag.producers.get(ref.name)
-                hint = (
-                    f"; its producer step {producer!r} is not selected (add it with -s, or "
-                    f"use --from {producer})"
-                    if producer and ref.follows_latest
-                    else "; log it first or fix the reference"
-                )
-                raise SpecError(
-                    f"step {name!r}: inputs: {str(ref)!r} is not in the store and no selected "
-                    f"step produces it{hint}"
-                )
-            external[name][str(ref)] = version
-    return Plan(spec=spec, dag=dag, selected=selected, prepared=prepared, external=external)
 
 
 class InFlight:
@@ -256,7 +136,7 @@ class Execution:
     def _inputs(self, name: str) -> dict[str, Version]:
         out: dict[str, Version] = {}
         for ref in self.spec.steps[name].inputs:
-            if _internal(self.plan.dag, self.plan.selected, ref):
+            if internal_producer(self.plan.dag, self.plan.selected, ref):
                 out[str(ref)] = self.produced[ref.name]
             else:
                 out[str(ref)] = self.plan.external[name][str(ref)]
@@ -389,7 +269,7 @@ class Execution:
         origins = {
             v.execution
             for ref in self.spec.steps[name].inputs
-            if _internal(self.plan.dag, self.plan.selected, ref)
+            if internal_producer(self.plan.dag, self.plan.selected, ref)
             and (v := self.produced[ref.name]).execution
         }
         if len(origins) == 1:
@@ -595,20 +475,6 @@ class Execution:
         )
 
 
-def describe_exit(code: int | None) -> str:
-    """`exit code 2`, or `killed by signal SIGKILL` for a negative code."""
-    import signal
-
-    if code is None:
-        return "failed"
-    if code < 0:
-        try:
-            return f"killed by signal {signal.Signals(-code).name}"
-        except ValueError:
-            return f"killed by signal {-code}"
-    return f"exit code {code}"
-
-
 def run_pipeline(
     spec: PipelineSpec,
     *,
@@ -696,7 +562,7 @@ def predict_cache(plan: Plan, tracker: Tracker) -> dict[str, tuple[str, str | No
         producers = [
             p
             for ref in plan.spec.steps[name].inputs
-            if (p := _internal(plan.dag, plan.selected, ref)) is not None
+            if (p := internal_producer(plan.dag, plan.selected, ref)) is not None
         ]
         if any(out[p][0] != "hit" for p in producers):
             out[name] = ("unknown", None)
