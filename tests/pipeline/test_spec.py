@@ -137,3 +137,14 @@ def test_duplicate_output_and_bad_refs(etl: Path) -> None:
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(SpecError, match=r"no pipeline\.yaml"):
         load_pipeline(tmp_path)
+
+
+def test_own_project_prefix_links_steps(etl: Path) -> None:
+    edit(
+        etl, lambda d: d["steps"]["basic_cleaning"].update(inputs=["nyc_airbnb/sample.csv:latest"])
+    )
+    spec = load_pipeline(etl)
+    assert [str(i) for i in spec.steps["basic_cleaning"].inputs] == ["sample.csv:latest"]
+    from stepline.pipeline.dag import build_dag
+
+    assert build_dag(spec.steps).upstream["basic_cleaning"] == {"download"}

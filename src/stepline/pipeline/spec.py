@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -181,7 +181,13 @@ def parse_pipeline(raw: Any, file: Path, overrides: Iterable[str] = ()) -> Pipel
     root = OmegaConf.create({**config_out, _PARAMS_ROOT: steps_raw})
     steps: dict[str, StepSpec] = {}
     for step, body in steps_raw.items():
-        steps[step] = _build_step(step, body, root, file)
+        built = _build_step(step, body, root, file)
+        if project is not None:  # `<this project>/name:alias` is the same as `name:alias`
+            inputs = tuple(
+                replace(r, project=None) if r.project == str(project) else r for r in built.inputs
+            )
+            built = replace(built, inputs=inputs)
+        steps[step] = built
 
     _check_outputs(steps, file)
     from stepline.pipeline.dag import build_dag
