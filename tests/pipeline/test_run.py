@@ -210,3 +210,27 @@ def test_output_lines_reach_the_listener(env) -> None:
     res = go(path, tracker, runner, listener=L())
     assert ("report", "report") in seen
     assert list(res.steps["report"].log_tail) == ["report"]
+
+
+def test_absolute_file_parameter_content_is_in_the_key(env) -> None:
+    root, tracker, runner = env
+    cfg = root / "rf_config.json"
+    cfg.write_text('{"max_depth": 10}')
+    component(root, "train", 'cat {rf_config} > "$STEPLINE_OUT/model"', {"rf_config": None})
+    path = pipeline(
+        root,
+        {
+            "train": {
+                "component": "components/train",
+                "parameters": {"rf_config": str(cfg)},
+                "outputs": ["model"],
+            }
+        },
+    )
+    assert go(path, tracker, runner).steps["train"].state == "finished"
+    assert go(path, tracker, runner).steps["train"].state == "cached"
+    cfg.write_text('{"max_depth": 50}')  # same parameter text, new content
+    res = go(path, tracker, runner)
+    assert res.steps["train"].state == "finished"
+    fields = tracker.runs_by_id[res.steps["train"].run_id].info["cache_fields"]
+    assert f"file:{cfg}" in fields["inputs"]

@@ -30,6 +30,26 @@ def digest_json(value: Any) -> str:
     return blake3.blake3(text.encode()).hexdigest()
 
 
+def file_digests(parameters: Mapping[str, str]) -> dict[str, str]:
+    """`file:<path>` -> content digest for each parameter that is an absolute path to a file.
+
+    A parameter such as `rf_config=/abs/rf_config.json` keeps its text while the file's
+    content changes (a Hydra main.py rewrites it per run), so the content joins the key.
+    """
+    import os
+
+    out: dict[str, str] = {}
+    for value in parameters.values():
+        text = str(value)
+        if os.path.isabs(text) and os.path.isfile(text):
+            hasher = blake3.blake3()
+            with open(text, "rb") as fh:
+                while chunk := fh.read(1 << 20):
+                    hasher.update(chunk)
+            out[f"file:{text}"] = hasher.hexdigest()
+    return out
+
+
 @dataclass(frozen=True)
 class CacheKey:
     """A step's cache key and the fields it was computed from."""

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from stepline.errors import NotFound, SpecError, SteplineError, UsageError
-from stepline.pipeline.cache import cache_key
+from stepline.pipeline.cache import cache_key, file_digests
 
 HOOK_DIR = Path(__file__).resolve().parent / "mlflow_hook"
 _REF = re.compile(r"^(?:[A-Za-z0-9_.\-]+/)?[A-Za-z0-9_.\-]+:[A-Za-z0-9_.\-]+$")
@@ -181,7 +181,10 @@ def run_mlflow_step(
         source_digest=step.source_digest,
         entry_point=step.entry_point,
         parameters=step.parameters,
-        inputs={r: i.digest for r, i in inputs.items()},
+        inputs={
+            **{r: i.digest for r, i in inputs.items()},
+            **file_digests(step.parameters),
+        },
         env_digest=step.env_digest,
     )
     info = {

@@ -6,9 +6,10 @@ Everything here happens before the first step starts, so a bad plan fails early.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from stepline.errors import SpecError, SteplineError
+from stepline.pipeline.cache import file_digests
 from stepline.pipeline.dag import Dag, build_dag
 from stepline.pipeline.ports import PreparedStep, Runner, Tracker, Version
 from stepline.pipeline.refs import ArtifactRef
@@ -24,6 +25,7 @@ class Plan:
     selected: list[str]
     prepared: dict[str, PreparedStep]
     external: dict[str, dict[str, Version]]  # step -> input ref -> version from the store
+    files: dict[str, dict[str, str]] = field(default_factory=dict)  # step -> file: -> digest
 
 
 def internal_producer(dag: Dag, selected: Iterable[str], ref: ArtifactRef) -> str | None:
@@ -84,4 +86,12 @@ def plan_execution(
                     f"step produces it{hint}"
                 )
             external[name][str(ref)] = version
-    return Plan(spec=spec, dag=dag, selected=selected, prepared=prepared, external=external)
+    files = {name: file_digests(dict(prepared[name].parameters)) for name in selected}
+    return Plan(
+        spec=spec,
+        dag=dag,
+        selected=selected,
+        prepared=prepared,
+        external=external,
+        files={n: f for n, f in files.items() if f},
+    )

@@ -148,7 +148,10 @@ class Execution:
             source_digest=prepared.source_digest,
             entry_point=prepared.entry_point,
             parameters=dict(prepared.parameters),
-            inputs={ref: v.digest for ref, v in inputs.items()},
+            inputs={
+                **{ref: v.digest for ref, v in inputs.items()},
+                **self.plan.files.get(name, {}),
+            },
             env_digest=prepared.env_digest,
         )
 
