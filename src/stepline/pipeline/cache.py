@@ -136,7 +136,7 @@ def why(tracker: Any, project: str | None, step: str, execution: str | None = No
 
     history = [
         r
-        for r in tracker.runs(project, {"job_type": step})
+        for r in tracker.runs(project, {"info.step": step})
         if isinstance(r.info.get("cache_fields"), Mapping)
     ]
     if execution is not None:
