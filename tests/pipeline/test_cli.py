@@ -6,10 +6,11 @@ import json
 from pathlib import Path
 
 from click.testing import CliRunner
-from helpers import chain
-from standin import StandinRunner, StandinTracker
 
 from stepline.cli.pipeline import cli, run_cmd, why_cmd
+
+from .helpers import chain
+from .standin import StandinRunner, StandinTracker
 
 
 def obj(tmp_path: Path) -> dict:

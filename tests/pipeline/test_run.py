@@ -7,12 +7,13 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import chain, component, pipeline
-from standin import StandinRunner, StandinTracker
 
 from stepline.errors import SpecError
 from stepline.pipeline.run import ExecutionResult, run_pipeline
 from stepline.pipeline.spec import load_pipeline
+
+from .helpers import chain, component, pipeline
+from .standin import StandinRunner, StandinTracker
 
 
 @pytest.fixture

@@ -6,14 +6,15 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import chain, component, pipeline
-from standin import StandinRunner, StandinTracker
 
 from stepline.errors import NotFound, SpecError, UsageError
 from stepline.pipeline.cache import cache_key, explain, why
 from stepline.pipeline.run import run_pipeline
 from stepline.pipeline.spec import load_pipeline
 from stepline.pipeline.sweep import expand_grid, parse_objective, run_sweep, sweep_values
+
+from .helpers import chain, component, pipeline
+from .standin import StandinRunner, StandinTracker
 
 
 def test_expand_grid() -> None:
