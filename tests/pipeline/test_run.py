@@ -235,3 +235,18 @@ def test_absolute_file_parameter_content_is_in_the_key(env) -> None:
     assert res.steps["train"].state == "finished"
     fields = tracker.runs_by_id[res.steps["train"].run_id].info["cache_fields"]
     assert f"file:{cfg}" in fields["inputs"]
+
+
+def test_error_line_picks_the_exception() -> None:
+    from stepline.pipeline.progress import error_line
+
+    tail = [
+        "Traceback (most recent call last):",
+        '  File "run.py", line 3, in <module>',
+        "sqlalchemy.exc.OperationalError: (sqlite3.OperationalError) no such column: x",
+        "[SQL: SELECT x FROM t]",
+        "(Background on this error at: https://sqlalche.me/e/21/e3q8)",
+    ]
+    assert error_line(tail).startswith("sqlalchemy.exc.OperationalError: (sqlite3")
+    assert error_line(["", "just the last line", "  "]) == "just the last line"
+    assert error_line([]) == ""

@@ -229,6 +229,8 @@ def run_mlflow_step(
     )
     out: dict[str, Any] = {"status": result.status, "run_id": result.run_id}
     if result.status != "finished":
-        tail = " ".join(result.stderr_tail[-1:])
+        from stepline.pipeline.progress import error_line
+
+        tail = error_line(result.stderr_tail)
         out["error"] = f"exit code {result.exit_code}" + (f": {tail}" if tail else "")
     return out

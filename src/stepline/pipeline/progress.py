@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import re
 import signal
 import time
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -88,3 +89,16 @@ def describe_exit(code: int | None) -> str:
         except ValueError:
             return f"killed by signal {-code}"
     return f"exit code {code}"
+
+
+_ERROR = re.compile(r"^([\w.]+(Error|Exception|Exit|Interrupt)|error|fatal|FAILED)\b", re.I)
+
+
+def error_line(lines: Iterable[str]) -> str:
+    """The most telling line of a failed step's stderr tail: the last exception line
+    (`ValueError: ...`, `sqlalchemy.exc.OperationalError: ...`), else the last non-empty one."""
+    kept = [str(line).strip() for line in lines if str(line).strip()]
+    for line in reversed(kept):
+        if _ERROR.match(line):
+            return line[:300]
+    return kept[-1][:300] if kept else ""

@@ -32,6 +32,7 @@ from stepline.pipeline.progress import (
     Listener,
     StepState,
     describe_exit,
+    error_line,
 )
 from stepline.pipeline.spec import PipelineSpec
 
@@ -308,8 +309,9 @@ class Execution:
         state.exit_code = result.exit_code
         if result.status != "finished":
             reason = describe_exit(result.exit_code)
-            if result.stderr_tail:
-                reason += ": " + str(list(result.stderr_tail)[-1]).strip()
+            line = error_line(result.stderr_tail)
+            if line:
+                reason += ": " + line
             self._set(state, "failed", reason=reason)
             return
         outputs = self.spec.steps[name].outputs
