@@ -63,6 +63,11 @@ def test_show_and_why(tmp_path: Path) -> None:
     assert res.output.startswith("flowchart LR")
     assert cli_runner.invoke(run_cmd, [str(path)], obj=o).exit_code == 0
     assert cli_runner.invoke(run_cmd, [str(path), "f=5"], obj=o).exit_code == 0
+    res = cli_runner.invoke(cli, ["show", str(path), "--format", "json"], obj=o)
+    data = json.loads(res.output)
+    assert data["steps"]["double"]["upstream"] == ["make"]
+    assert data["steps"]["make"]["cache"].startswith("hit r")
+    assert data["levels"][0] == ["make", "side"]
     res = cli_runner.invoke(cli, ["show", str(path), "--format", "dot"], obj=o)
     assert "hit r" in res.output
     res = cli_runner.invoke(why_cmd, ["double", "--path", str(path)], obj=o)

@@ -21,7 +21,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from stepline.errors import SteplineError
+from stepline.errors import SteplineError, UsageError
 from stepline.pipeline.run import ExecutionResult, Listener, StepState
 
 STYLE = {
@@ -211,6 +211,10 @@ def run_cmd(
       stepline run --from train -j 2
       stepline run -m modeling.max_depth=10,50 modeling.n_estimators=100,200 \\
           --optimize summary.mae:min --alias-best prod
+
+    A directory with an MLproject and no pipeline.yaml is a course-style root (a Hydra main.py
+    calling mlflow.run per step): its steps run as cached stepline steps, `-s` becomes
+    `-P steps=...` and the overrides (and -m) become `-P hydra_options=...`.
     """
     console = Console(stderr=as_json)
     path, overrides = _split_args(args)
@@ -220,6 +224,22 @@ def run_cmd(
         from stepline.pipeline.course import is_course_root
 
         if is_course_root(path or "."):
+            unsupported = [
+                opt
+                for opt, given in (
+                    ("--from", from_step),
+                    ("--force", force),
+                    ("-j", jobs),
+                    ("--optimize", optimize),
+                    ("--alias-best", alias_best),
+                )
+                if given
+            ]
+            if unsupported:
+                raise UsageError(
+                    f"{', '.join(unsupported)}: not available for a course-style root "
+                    "(main.py decides its steps); use -s, overrides, -m, --no-cache, --name"
+                )
             _run_course(console, path or ".", overrides, only, multirun, no_cache, name, as_json)
             return
         runner, tracker = _ports(ctx)
@@ -579,7 +599,9 @@ def cli() -> None:
 
 @cli.command("show")
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
-@click.option("--format", "fmt", type=click.Choice(["text", "mermaid", "dot"]), default="text")
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "mermaid", "dot", "json"]), default="text"
+)
 @click.option("--no-cache-state", is_flag=True, help="Do not ask the store about cache hits.")
 @click.option("--debug", is_flag=True)
 @click.pass_context
@@ -622,6 +644,30 @@ def show_cmd(
         return
     if fmt == "dot":
         click.echo(to_dot(spec, dag, status), nl=False)
+        return
+    if fmt == "json":
+        steps = {
+            n: {
+                **spec.steps[n].to_dict(),
+                "upstream": sorted(dag.upstream[n]),
+                "cache": status.get(n),
+            }
+            for n in dag.order()
+        }
+        click.echo(
+            json.dumps(
+                {
+                    "pipeline": spec.name,
+                    "project": spec.project,
+                    "path": str(spec.path),
+                    "digest": spec.digest,
+                    "levels": dag.levels(),
+                    "steps": steps,
+                    "note": note or None,
+                },
+                indent=2,
+            )
+        )
         return
     table = Table(title=f"pipeline {spec.name} (project {spec.project}) — {spec.path}")
     for col in ("level", "step", "component", "inputs", "outputs", "after", "cache"):
