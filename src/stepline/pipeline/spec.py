@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from stepline.errors import InvalidReference, SpecError
+from stepline.errors import InvalidReference, SpecError, require
 from stepline.pipeline.refs import ArtifactRef, parse_ref
 
 PIPELINE_KEYS = ("name", "project", "description", "config", "steps")
@@ -140,6 +140,7 @@ def load_pipeline(path: str | Path | None = None, overrides: Iterable[str] = ())
 
 def parse_pipeline(raw: Any, file: Path, overrides: Iterable[str] = ()) -> PipelineSpec:
     """Validate an already-parsed pipeline document; see `load_pipeline`."""
+    require("omegaconf", "pipeline")
     from omegaconf import OmegaConf
     from omegaconf.errors import OmegaConfBaseException
 
