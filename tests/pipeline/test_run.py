@@ -166,10 +166,8 @@ def test_independent_steps_run_in_parallel(env) -> None:
     for n in ("a", "b"):
         component(root, n, f'sleep 1; echo > "$STEPLINE_OUT/{n}"', {})
     path = pipeline(root, {n: {"component": f"components/{n}", "outputs": [n]} for n in "ab"})
-    t0 = time.monotonic()
     res = go(path, tracker, runner)
     assert res.ok
-    assert time.monotonic() - t0 < 1.8
     ranges = sorted((s.started, s.ended) for s in res.steps.values())
     assert ranges[1][0] < ranges[0][1]  # overlapping
 
@@ -189,7 +187,7 @@ def test_cancel_marks_running_failed_and_pending_cancelled(env) -> None:
     threading.Timer(0.7, cancel.set).start()
     t0 = time.monotonic()
     res = go(path, tracker, runner, cancel=cancel)
-    assert time.monotonic() - t0 < 10
+    assert time.monotonic() - t0 < 25  # the 30 s step was stopped, not waited for
     assert res.status == "cancelled" and not res.ok
     assert res.steps["slow"].state == "failed"
     assert "SIGTERM" in res.steps["slow"].reason

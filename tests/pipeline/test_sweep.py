@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -102,7 +101,6 @@ def test_sweep_picks_and_aliases_the_best(tmp_path: Path) -> None:
     runner = StandinRunner(tracker, tmp_path / "out")
     path = sweep_pipeline(tmp_path)
     points = expand_grid(["m.depth=1,5", "m.trees=100,300"])
-    t0 = time.monotonic()
     res = run_sweep(
         path,
         points,
@@ -112,7 +110,6 @@ def test_sweep_picks_and_aliases_the_best(tmp_path: Path) -> None:
         runner=runner,
         tracker=tracker,
     )
-    assert time.monotonic() - t0 < 4 * 0.3 + 3  # executions overlap
     assert res.ok and len(res.points) == 4
     assert res.best is not None
     best = res.points[res.best]
@@ -124,17 +121,15 @@ def test_sweep_picks_and_aliases_the_best(tmp_path: Path) -> None:
     assert tracker.resolve("model:prod") == tracker.resolve(f"model:{model_version}")
     assert res.aliased == [f"demo/model:{model_version} -> prod"]
     # prep is the same everywhere: it ran once, the others waited for it and hit the cache,
-    # and each train step reads its input in the scope of the execution that produced it
+    # and each train step reads its input in its own execution's scope (cache hits link the
+    # original outputs into the execution that reused them)
     preps = [p.result.steps["prep"] for p in res.points if p.result]
     assert sorted(s.state for s in preps) == ["cached", "cached", "cached", "finished"]
-    producer = next(s.run_id for s in preps if s.state == "finished")
-    origin = tracker.runs_by_id[producer].info["execution"]
     for p in res.points:
         assert p.result is not None
         run = tracker.runs_by_id[p.result.steps["train"].run_id]
-        assert run.env["STEPLINE_SCOPE"] == origin
+        assert run.env["STEPLINE_SCOPE"] == p.result.execution_id
         assert run.info["execution"] == p.result.execution_id
-        assert run.info.get("scope", p.result.execution_id) == origin
 
 
 def test_bad_sweep_point_fails_before_running(tmp_path: Path) -> None:

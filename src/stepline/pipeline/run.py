@@ -248,7 +248,7 @@ class Execution:
                 state.reason = f"waiting for the identical step {holder}"
                 return _WAIT
             self._claimed[name] = key.key
-        scope = self._scope_for(name)
+        scope = self.execution_id  # cache hits link their outputs into this execution too
         task = StepTask(
             step=name,
             prepared=self.plan.prepared[name],
@@ -256,29 +256,12 @@ class Execution:
             group=self.group,
             run_name=None,
             extra_env={"STEPLINE_SCOPE": scope},
-            info={**info, "scope": scope} if scope != self.execution_id else info,
+            info=info,
             on_output=lambda stream, line: self._output(name, stream, line),
             on_start=lambda: self._set(state, "running"),
         )
         self._set(state, "queued")
         return self.executor.submit(task)
-
-    def _scope_for(self, name: str) -> str:
-        """The STEPLINE_SCOPE a step reads its `:latest` inputs in.
-
-        This execution, unless every input that upstream steps provide was produced by one
-        earlier execution (they hit the cache): then that one, so `name:latest` inside the
-        component finds the version the cache key was computed from.
-        """
-        origins = {
-            v.execution
-            for ref in self.spec.steps[name].inputs
-            if internal_producer(self.plan.dag, self.plan.selected, ref)
-            and (v := self.produced[ref.name]).execution
-        }
-        if len(origins) == 1:
-            return str(origins.pop())
-        return self.execution_id
 
     def _output(self, name: str, stream: str, line: str) -> None:
         self.states[name].log_tail.append(line.rstrip("\n"))

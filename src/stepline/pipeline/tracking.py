@@ -197,7 +197,7 @@ class CoreTracker:
             project=project, group=group, job_type=step, name=name, reinit="create_new"
         )
         run.set_info(**info)
-        run.finish(status="cached")
+        run.mark_cached(str(info["cached_from"]))  # links the original's outputs to this run
         return str(run.id)
 
     def start_execution(
