@@ -25,10 +25,13 @@ from stepline.errors import StepFailed
 
 def failure_message(step: PreparedStep, result: StepResult) -> str:
     """`component 'x' (entry point main) failed with exit code 1 in run abc: <stderr tail>`."""
-    tail = "\n".join(f"  | {line}" for line in result.stderr_tail[-10:]) or "  | (no stderr)"
+    stream, lines = "stderr", result.stderr_tail
+    if not any(line.strip() for line in lines):
+        stream, lines = "stdout", result.stdout_tail
+    tail = "\n".join(f"  | {line}" for line in lines[-10:]) or "  | (no output)"
     return (
         f"component '{step.name}' (entry point {step.entry_point}) failed with exit code "
-        f"{result.exit_code} in run {result.run_id}; last stderr lines:\n{tail}"
+        f"{result.exit_code} in run {result.run_id}; last {stream} lines:\n{tail}"
     )
 
 

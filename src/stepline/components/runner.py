@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import tempfile
 import threading
 import time
 from collections import deque
@@ -27,7 +28,6 @@ from stepline.components.mlproject import load_project
 from stepline.components.params import render
 from stepline.components.sources import resolve_source, tree_digest
 from stepline.envs.manager import EnvPlan, activate, plan_env
-from stepline.envs.paths import cache_dir
 
 OutputFn = Callable[[str, str], None]
 TAIL_LINES = 20
@@ -59,6 +59,7 @@ class StepResult:
     exit_code: int
     stderr_tail: list[str]
     duration: float
+    stdout_tail: list[str] = field(default_factory=list)
 
 
 def prepare(
@@ -101,15 +102,14 @@ def _pump(
     stream: IO[str],
     name: str,
     sink: IO[str],
-    tail: deque[str] | None,
+    tail: deque[str],
     on_output: OutputFn | None,
 ) -> None:
     for line in stream:
         sink.write(line)
         sink.flush()
         text = line.rstrip("\n")
-        if tail is not None:
-            tail.append(text)
+        tail.append(text)
         if on_output is not None:
             on_output(name, text)
     stream.close()
@@ -156,8 +156,21 @@ def run_process(
 
     Returns (exit code, last stderr lines). A KeyboardInterrupt stops the group and re-raises.
     """
+    rc, err_tail, _out_tail = run_process_tails(argv, cwd, env, log_dir, on_output)
+    return rc, err_tail
+
+
+def run_process_tails(
+    argv: list[str],
+    cwd: Path,
+    env: Mapping[str, str],
+    log_dir: Path,
+    on_output: OutputFn | None = None,
+) -> tuple[int, list[str], list[str]]:
+    """As `run_process`, returning (exit code, last stderr lines, last stdout lines)."""
     log_dir.mkdir(parents=True, exist_ok=True)
     tail: deque[str] = deque(maxlen=TAIL_LINES)
+    out_tail: deque[str] = deque(maxlen=TAIL_LINES)
     with (
         open(log_dir / "stdout.log", "w", encoding="utf-8") as out_log,
         open(log_dir / "stderr.log", "w", encoding="utf-8") as err_log,
@@ -176,7 +189,9 @@ def run_process(
         )
         assert proc.stdout is not None and proc.stderr is not None
         threads = [
-            threading.Thread(target=_pump, args=(proc.stdout, "stdout", out_log, None, on_output)),
+            threading.Thread(
+                target=_pump, args=(proc.stdout, "stdout", out_log, out_tail, on_output)
+            ),
             threading.Thread(target=_pump, args=(proc.stderr, "stderr", err_log, tail, on_output)),
         ]
         for t in threads:
@@ -190,7 +205,7 @@ def run_process(
         finally:
             for t in threads:
                 t.join(timeout=5)
-    return rc, list(tail)
+    return rc, list(tail), list(out_tail)
 
 
 def execute(
@@ -239,16 +254,20 @@ def execute(
     env = {**active.env, **run.child_env(), **(extra_env or {})}
     store = env.get("STEPLINE_DIR")
     active.store_dir = Path(store) if store else None
-    log_dir = cache_dir() / "logs" / str(run.id)
-    try:
-        argv = active.argv(step.command, env)
-        rc, tail = run_process(argv, step.source_dir, env, log_dir, on_output)
-    except BaseException:
+    if active.build_log:
+        run.attach_log("build", active.build_log.encode())
+    with tempfile.TemporaryDirectory(prefix="stepline-step-") as tmp:
+        log_dir = Path(tmp)
+        try:
+            argv = active.argv(step.command, env)
+            rc, tail, out_tail = run_process_tails(argv, step.source_dir, env, log_dir, on_output)
+        except BaseException as exc:
+            _attach(run, log_dir)
+            run.set_info(interrupted=isinstance(exc, KeyboardInterrupt), error=repr(exc))
+            run.finish(status="failed")
+            raise
         _attach(run, log_dir)
-        run.set_info(interrupted=True)
-        run.finish(status="failed")
-        raise
-    _attach(run, log_dir)
+    run.set_info(exit_code=rc)
     run.finish(exit_code=rc)
     return StepResult(
         run_id=str(run.id),
@@ -256,6 +275,7 @@ def execute(
         exit_code=rc,
         stderr_tail=tail,
         duration=time.perf_counter() - started,
+        stdout_tail=out_tail,
     )
 
 

@@ -17,13 +17,23 @@ from typing import Any
 
 import stepline as _stepline
 
-Artifact = getattr(_stepline, "Artifact", None)
-Image = getattr(_stepline, "Image", None)
-Table = getattr(_stepline, "Table", None)
-Api = getattr(_stepline, "Api", None)
+Artifact = _stepline.Artifact
+Image = _stepline.Image
+Table = _stepline.Table
+Api = _stepline.Api
 __version__ = "0.0.0+stepline"
 
-run: Any = None
+
+def __getattr__(name: str) -> Any:
+    if name == "run":
+        return _active()
+    raise AttributeError(f"module 'wandb' (stepline drop-in) has no attribute {name!r}")
+
+
+def _active() -> Any:
+    from stepline.tracking.run import active_run
+
+    return active_run()
 
 
 class _Proxy:
@@ -34,6 +44,7 @@ class _Proxy:
         object.__setattr__(self, "_pending", {})
 
     def _target(self) -> Any:
+        run = _active()
         return getattr(run, object.__getattribute__(self, "_attr")) if run is not None else None
 
     def __getattr__(self, name: str) -> Any:
@@ -75,11 +86,8 @@ summary: Any = _Proxy("summary")
 
 
 def init(*args: Any, **kwargs: Any) -> Any:
-    """`wandb.init`: stepline.init with W&B-only arguments (entity, save_code, ...) dropped."""
-    global run
-    for key in ("entity", "save_code", "anonymous", "sync_tensorboard", "monitor_gym", "settings"):
-        kwargs.pop(key, None)
-    run = _stepline.init(*args, **kwargs)  # type: ignore[attr-defined]
+    """`wandb.init`: stepline.init (W&B-only arguments such as entity, save_code are ignored)."""
+    run = _stepline.init(*args, **kwargs)
     pending = object.__getattribute__(config, "_pending")
     if pending:
         run.config.update(dict(pending))
@@ -89,13 +97,12 @@ def init(*args: Any, **kwargs: Any) -> Any:
 
 def log(data: dict[str, Any], step: int | None = None, commit: bool | None = None) -> None:
     """Log to the active run (init first)."""
-    if run is None:
-        raise RuntimeError("wandb.log() called before wandb.init()")
-    run.log(data, step=step, commit=commit)
+    _stepline.log(data, step=step, commit=commit)
 
 
 def log_artifact(artifact: Any, aliases: list[str] | None = None, **_: Any) -> Any:
     """`wandb.log_artifact`: on the active run."""
+    run = _active()
     if run is None:
         raise RuntimeError("wandb.log_artifact() called before wandb.init()")
     return run.log_artifact(artifact, aliases=aliases)
@@ -103,6 +110,7 @@ def log_artifact(artifact: Any, aliases: list[str] | None = None, **_: Any) -> A
 
 def use_artifact(name: str, **_: Any) -> Any:
     """`wandb.use_artifact`: on the active run."""
+    run = _active()
     if run is None:
         raise RuntimeError("wandb.use_artifact() called before wandb.init()")
     return run.use_artifact(name)
@@ -110,10 +118,7 @@ def use_artifact(name: str, **_: Any) -> Any:
 
 def finish(exit_code: int | None = None, **_: Any) -> None:
     """Finish the active run."""
-    global run
-    if run is not None:
-        run.finish(exit_code=exit_code)
-        run = None
+    _stepline.finish(exit_code=exit_code)
 
 
 def login(*_: Any, **__: Any) -> bool:

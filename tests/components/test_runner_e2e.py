@@ -1,0 +1,74 @@
+"""Course-shaped components run end to end: real uv envs, real runs in a real store."""
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import stepline
+from stepline.backends import reset
+from stepline.components import execute, prepare
+from stepline.components.projects import run as projects_run
+from stepline.errors import StepFailed
+
+
+@pytest.fixture
+def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, course_repo: Path) -> Iterator[Path]:
+    root = tmp_path / ".stepline"
+    monkeypatch.setenv("STEPLINE_DIR", str(root))
+    monkeypatch.setenv("WANDB_PROJECT", "nyc_airbnb")
+    monkeypatch.setenv("WANDB_RUN_GROUP", "development")
+    monkeypatch.chdir(course_repo)
+    reset()
+    yield root
+    reset()
+
+
+def test_get_data_then_pytest_data_check(shared_cache: Path, store: Path) -> None:
+    lines: list[tuple[str, str]] = []
+    submitted = projects_run(
+        "components/get_data",
+        "main",
+        parameters={
+            "sample": "sample1.csv",
+            "artifact_name": "sample.csv",
+            "artifact_type": "raw_data",
+            "artifact_description": "Raw file as downloaded",
+        },
+        env_manager="conda",
+        version="main",
+        on_output=lambda s, line: lines.append((s, line)),
+    )
+    assert submitted.status == "finished" and submitted.wait()
+    api = stepline.Api()
+    run = api.run(submitted.run_id)
+    assert run.state == "finished"
+    assert run.project == "nyc_airbnb" and run.group == "development"
+    assert run.config["sample"] == "sample1.csv"
+    assert run.info["entry_point"] == "main"
+    assert run.info["command"].startswith("python run.py sample1.csv sample.csv raw_data")
+    assert len(run.info["env_digest"]) == 32 and len(run.info["source_digest"]) == 64
+    assert "Uploading sample.csv" in (run.logs("stderr") or "")  # logging writes to stderr
+    assert any(s == "stderr" and "Returning sample sample1.csv" in line for s, line in lines)
+    art = api.artifact("nyc_airbnb/sample.csv:latest")
+    assert art.type == "raw_data" and art.version == "v0"
+    assert Path(art.file()).read_text().startswith("id,price")
+
+    ok = prepare(
+        "components/data_check",
+        parameters={"csv": "sample.csv:latest", "min_price": 10, "max_price": 350},
+    )
+    assert ok.command == "pytest . -vv --csv sample.csv:latest --min_price 10 --max_price 350"
+    result = execute(ok, job_type="data_check")
+    assert result.status == "finished" and result.exit_code == 0, result.stdout_tail
+    assert "2 passed" in (api.run(result.run_id).logs("stdout") or "")
+
+    with pytest.raises(StepFailed) as err:
+        projects_run(
+            "components/data_check",
+            parameters={"csv": "sample.csv:latest", "min_price": 10, "max_price": 100},
+        )
+    message = str(err.value)
+    assert "component 'data_check'" in message and err.value.run_id in message
+    assert "failed with exit code 1" in message and "1 failed, 1 passed" in message
+    assert api.run(err.value.run_id).state == "failed"
