@@ -72,3 +72,39 @@ def test_get_data_then_pytest_data_check(shared_cache: Path, store: Path) -> Non
     assert "component 'data_check'" in message and err.value.run_id in message
     assert "failed with exit code 1" in message and "1 failed, 1 passed" in message
     assert api.run(err.value.run_id).state == "failed"
+
+
+def test_ctrl_c_stops_the_group_and_fails_the_run(tmp_path: Path, store: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    comp = tmp_path / "sleeper"
+    comp.mkdir()
+    (comp / "MLproject").write_text(
+        "name: sleeper\nentry_points:\n  main:\n"
+        '    command: "sleep 60 & echo $! > child.pid; echo started; wait"\n'
+    )
+    script = (
+        "import sys; from stepline.components import prepare, execute\n"
+        "step = prepare(sys.argv[1], env_manager='local')\n"
+        "execute(step, on_output=lambda s, l: print(l, flush=True))\n"
+    )
+    src = Path(__file__).resolve().parents[2] / "src"
+    env = {**os.environ, "PYTHONPATH": str(src)}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script, str(comp)], stdout=subprocess.PIPE, text=True, env=env
+    )
+    assert proc.stdout is not None
+    assert proc.stdout.readline().strip() == "started"
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=30) != 0
+    child = int((comp / "child.pid").read_text())
+    time.sleep(0.2)
+    status = Path(f"/proc/{child}/status")
+    assert not status.exists() or "State:\tZ" in status.read_text()
+    reset()
+    runs = stepline.Api().runs("nyc_airbnb")
+    assert runs and runs[0].state == "failed" and runs[0].info["interrupted"] is True
