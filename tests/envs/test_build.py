@@ -141,3 +141,27 @@ def test_prune(shared_cache: Path) -> None:
     assert {e.digest for e in removed} == before
     assert {e.digest for e in list_envs()} == before
     assert parse_duration("2w") == 14 * 86400 and parse_duration("90m") == 5400
+
+
+def test_bytecode_is_shared_between_envs(shared_cache: Path, tmp_path: Path) -> None:
+    from stepline.envs.manager import build_path
+
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    (tmp_path / "a" / "requirements.txt").write_text("tomli==2.0.1\n")
+    (tmp_path / "b" / "requirements.txt").write_text("tomli==2.0.1\nsix==1.16.0\n")
+    build_path(tmp_path / "a")
+    logs: list[str] = []
+    b = build_path(tmp_path / "b", on_log=logs.append)
+    assert b.built is not None and b.built.built_now
+    note = [line for line in logs if line.startswith("bytecode:")][-1]
+    assert not note.startswith("bytecode: 0 files linked")
+    pycs = list(b.built.path.glob("lib/python*/site-packages/tomli/__pycache__/__init__.*.pyc"))
+    assert pycs and pycs[0].stat().st_nlink >= 2
+    proc = subprocess.run(
+        [str(b.built.python), "-v", "-c", "import tomli"],
+        capture_output=True,
+        text=True,
+        env={"PYTHONDONTWRITEBYTECODE": "1", "PATH": "/usr/bin:/bin"},
+    )
+    assert f"{pycs[0]} matches" in proc.stderr

@@ -1,9 +1,9 @@
 """Building venvs from locks with uv: shared, concurrency-safe, atomic, byte-compiled.
 
 An env lives in `envs/<digest>` where digest = BLAKE3(lock digest + interpreter). It is built
-in a temporary sibling directory (`uv venv --relocatable`, then one `uv pip install
---compile-bytecode` per lock layer) and renamed into place only when every step succeeded, so a
-failed build leaves nothing a later run would reuse. A file lock per digest makes concurrent
+in a temporary sibling directory (`uv venv --relocatable`, one `uv pip install` per lock layer,
+then byte-compiled, reusing `.pyc` files of earlier envs: see `bytecode.py`) and renamed into
+place only when every step succeeded, so a failed build leaves nothing a later run would reuse. A file lock per digest makes concurrent
 builders of one env wait for the first and then reuse its result.
 
 stepline's own dependencies live in a per-interpreter *runtime* env; a `.pth` file appends its
@@ -22,6 +22,7 @@ from pathlib import Path
 
 import blake3
 
+from stepline.envs.bytecode import compile_env
 from stepline.envs.interpreters import Interpreter
 from stepline.envs.lock import Lock, LogFn, resolve_lock, run_streamed, tail
 from stepline.envs.paths import envs_dir, file_lock
@@ -126,8 +127,15 @@ def build_env(
                 if not layer.strip():
                     continue
                 python = str(venv / "bin" / "python")
-                args = ["uv", "pip", "install", "--python", python, "--compile-bytecode"]
-                step([*args, "--no-python-downloads", "-r", str(req)], f"installing layer {i + 1}")
+                args = ["uv", "pip", "install", "--python", python, "--no-python-downloads"]
+                step([*args, "-r", str(req)], f"installing layer {i + 1}")
+            linked, compiled = compile_env(
+                site_packages(venv, interp), venv / "bin" / "python", interp.version, on_log
+            )
+            note = f"bytecode: {linked} files linked from earlier envs, {compiled} compiled\n"
+            log.append(note)
+            if on_log is not None:
+                on_log(note.rstrip())
             if runtime is not None:
                 pth = site_packages(venv, interp) / "zz_stepline_runtime.pth"
                 pth.write_text(str(site_packages(runtime.path, interp)) + "\n")
