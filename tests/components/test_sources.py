@@ -63,9 +63,11 @@ def test_local_repo_path_with_version(repo: Path) -> None:
     assert s.commit == first and (s.directory / "MLproject").read_text() == "name: v1\n"
     s = resolve_source(f"{repo}#components/step", version="v1")
     assert s.commit == first
-    # without a version the working tree is used as is
+    # without a version, or with the checked-out one, the working tree is used as is
     (repo / "components" / "step" / "MLproject").write_text("name: dirty\n")
     s = resolve_source(f"{repo}#components/step")
+    assert s.commit is None and (s.directory / "MLproject").read_text() == "name: dirty\n"
+    s = resolve_source(str(repo / "components" / "step"), version="main")
     assert s.commit is None and (s.directory / "MLproject").read_text() == "name: dirty\n"
 
 

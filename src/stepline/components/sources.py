@@ -6,7 +6,8 @@
     resolve_source("/srv/repo", "3f2a9c1")                                    # a commit
 
 A `version` given for a plain (non-git) local directory is ignored, as course code passes
-`version='main'` to local paths.
+`version='main'` to local paths; on a local git work tree, a version that is the checked-out
+commit runs the work tree as it is (uncommitted edits included), any other is checked out.
 """
 
 from __future__ import annotations
@@ -92,13 +93,20 @@ def _is_git_worktree(path: Path) -> bool:
     )
 
 
+def _is_head(worktree: Path, version: str) -> bool:
+    """True when `version` is what the work tree has checked out (so its edits are used)."""
+    head = _git("rev-parse", "HEAD", cwd=worktree).stdout.strip()
+    wanted = _git("rev-parse", "--verify", "--quiet", f"{version}^{{commit}}", cwd=worktree)
+    return bool(head) and wanted.returncode == 0 and wanted.stdout.strip() == head
+
+
 def resolve_source(uri: str, version: str | None = None, cwd: Path | None = None) -> Source:
     """Find or fetch the component at `uri` (see the module docstring)."""
     base = cwd or Path.cwd()
     local = (base / Path(uri).expanduser()) if not is_git_uri(uri) else None
     if local is not None and local.is_dir():
         directory = local.resolve()
-        if version and _is_git_worktree(directory):
+        if version and _is_git_worktree(directory) and not _is_head(directory, version):
             top = _git("rev-parse", "--show-toplevel", cwd=directory).stdout.strip()
             sub = os.path.relpath(directory, top) if top else ""
             return _checkout(top, version, "" if sub == "." else sub, uri)
@@ -111,7 +119,7 @@ def resolve_source(uri: str, version: str | None = None, cwd: Path | None = None
                 f"component '{uri}': {repo_path} does not exist; give a component directory, "
                 "or a git URI (https://…, file://…) with an optional #sub/dir"
             )
-        if not version or not _is_git_worktree(repo_path):
+        if not version or not _is_git_worktree(repo_path) or _is_head(repo_path, version):
             directory = repo_path / sub
             if not directory.is_dir():
                 raise SourceNotFound(f"component '{uri}': no directory {directory}")

@@ -92,4 +92,3 @@ def compile_env(
             except OSError:
                 pass
     return linked, len(missing)
-

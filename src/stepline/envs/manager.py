@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -170,6 +171,8 @@ def activate(
     shim = shim_dir(wandb=plan.wants_wandb)
     if plan.manager == "local":
         base["PYTHONPATH"] = _pythonpath(shim, base)
+        here = str(Path(sys.executable).parent)  # `python` is the interpreter running stepline
+        base["PATH"] = f"{here}{os.pathsep}{base.get('PATH', '')}"
         return ActiveEnv(plan=plan, env=base)
     if plan.manager == "conda":
         prefix, log = _conda_env(plan, on_log)
