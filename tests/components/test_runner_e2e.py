@@ -108,3 +108,26 @@ def test_ctrl_c_stops_the_group_and_fails_the_run(tmp_path: Path, store: Path) -
     reset()
     runs = stepline.Api().runs("nyc_airbnb")
     assert runs and runs[0].state == "failed" and runs[0].info["interrupted"] is True
+
+
+def test_flag_command_with_backslash_continuations(shared_cache: Path, store: Path) -> None:
+    import json
+
+    step = prepare(
+        "components/train",
+        parameters={"trainval_artifact": "trainval_data.csv:latest", "output_artifact": "rf"},
+    )
+    assert step.env_manager == "uv"
+    lines: list[tuple[str, str]] = []
+    result = execute(step, on_output=lambda s, line: lines.append((s, line)))
+    assert result.status == "finished", result.stderr_tail
+    printed = json.loads([line for s, line in lines if s == "stdout"][-1])
+    assert printed == {
+        "output_artifact": "rf",
+        "random_seed": 42,
+        "stratify_by": "none",
+        "trainval_artifact": "trainval_data.csv:latest",
+        "val_size": 0.3,
+    }
+    run = stepline.Api().run(result.run_id)
+    assert run.config["val_size"] == "0.3" and run.info["env_manager"] == "uv"
