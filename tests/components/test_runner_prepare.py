@@ -122,3 +122,20 @@ def _running(pid: int) -> bool:
     except FileNotFoundError:
         return False
     return "State:\tZ" not in state
+
+
+def test_local_env_manager_ignores_an_untranslatable_spec(tmp_path: Path) -> None:
+    from stepline.errors import EnvError
+
+    (tmp_path / "MLproject").write_text(
+        "name: old\nconda_env: conda.yml\nentry_points:\n  main:\n    command: python -c pass\n"
+    )
+    (tmp_path / "conda.yml").write_text(
+        "dependencies:\n  - git=2.30.2\n  - pip:\n"
+        "    - wandb==0.10.31\n"
+        "    - git+https://github.com/u/r.git#egg=wandb-utils&subdirectory=components\n"
+    )
+    step = prepare(tmp_path, env_manager="local")
+    assert step.env_digest == "local" and step.plan is not None and step.plan.wants_wandb
+    with pytest.raises(EnvError, match=r"conda.yml:2: conda package 'git' has no PyPI"):
+        prepare(tmp_path, env_manager="conda")

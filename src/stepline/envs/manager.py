@@ -29,7 +29,7 @@ from stepline.envs.interpreters import Interpreter, select
 from stepline.envs.lock import Lock, LogFn, resolve_lock, run_streamed, tail
 from stepline.envs.paths import cache_dir, envs_dir, file_lock
 from stepline.envs.spec import EnvSpec, load_spec
-from stepline.errors import EnvError, UsageError
+from stepline.errors import EnvError, SteplineError, UsageError
 
 MANAGERS = ("local", "uv", "conda", "docker")
 CONDA_BINARIES = ("micromamba", "mamba", "conda")
@@ -102,9 +102,9 @@ def plan_env(
     manager = manager or default_manager(env)
     if manager not in MANAGERS:
         raise UsageError(f"unknown env manager {manager!r}; valid: {', '.join(MANAGERS)}")
-    spec = load_spec(env.file, real_wandb) if env.file is not None else None
     if manager == "local":
-        return EnvPlan(manager="local", digest="local", spec=spec)
+        return EnvPlan(manager="local", digest="local", spec=_local_spec(env, real_wandb))
+    spec = load_spec(env.file, real_wandb) if env.file is not None else None
     if manager == "docker":
         if env.docker is None:
             raise UsageError(
@@ -127,6 +127,19 @@ def plan_env(
     interp = select(spec.python, where)
     lock = resolve_lock(spec, interp, on_log)
     return EnvPlan(manager="uv", digest=env_digest(lock), spec=spec, lock=lock)
+
+
+def _local_spec(env: EnvRef, real_wandb: bool) -> EnvSpec | None:
+    """The spec, read only to know whether wandb is wanted: its errors do not stop a local run."""
+    if env.file is None:
+        return None
+    try:
+        return load_spec(env.file, real_wandb)
+    except SteplineError:
+        text = env.file.read_text(encoding="utf-8", errors="replace")
+        return EnvSpec(
+            kind="local", source=env.file, wants_wandb="wandb" in text and not real_wandb
+        )
 
 
 def shim_dir(wandb: bool) -> Path:
