@@ -1,6 +1,4 @@
-import os
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -9,16 +7,18 @@ FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "components"
 
 
 @pytest.fixture(scope="session")
-def shared_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """One stepline cache for these tests, so each env is built once."""
-    root = tmp_path_factory.mktemp("stepline-cache")
-    old = os.environ.get("STEPLINE_CACHE_DIR")
-    os.environ["STEPLINE_CACHE_DIR"] = str(root)
-    yield root
-    if old is None:
-        os.environ.pop("STEPLINE_CACHE_DIR", None)
-    else:
-        os.environ["STEPLINE_CACHE_DIR"] = old
+def _cache_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("stepline-cache")
+
+
+@pytest.fixture
+def shared_cache(store: Path, _cache_root: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """One stepline cache for the whole session, so each env (and the runtime) is built once.
+
+    Depends on the root `store` fixture so it overrides that fixture's per-test cache dir.
+    """
+    monkeypatch.setenv("STEPLINE_CACHE_DIR", str(_cache_root))
+    return _cache_root
 
 
 @pytest.fixture(scope="session")

@@ -1,6 +1,5 @@
 """Course-shaped components run end to end: real uv envs, real runs in a real store."""
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,18 +12,15 @@ from stepline.errors import StepFailed
 
 
 @pytest.fixture
-def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, course_repo: Path) -> Iterator[Path]:
-    root = tmp_path / ".stepline"
-    monkeypatch.setenv("STEPLINE_DIR", str(root))
+def course_store(store: Path, monkeypatch: pytest.MonkeyPatch, course_repo: Path) -> Path:
+    """The root `store` fixture's fresh store, used from the course repo with main.py's env."""
     monkeypatch.setenv("WANDB_PROJECT", "nyc_airbnb")
     monkeypatch.setenv("WANDB_RUN_GROUP", "development")
     monkeypatch.chdir(course_repo)
-    reset()
-    yield root
-    reset()
+    return store
 
 
-def test_get_data_then_pytest_data_check(shared_cache: Path, store: Path) -> None:
+def test_get_data_then_pytest_data_check(shared_cache: Path, course_store: Path) -> None:
     lines: list[tuple[str, str]] = []
     submitted = projects_run(
         "components/get_data",
@@ -74,7 +70,7 @@ def test_get_data_then_pytest_data_check(shared_cache: Path, store: Path) -> Non
     assert api.run(err.value.run_id).state == "failed"
 
 
-def test_ctrl_c_stops_the_group_and_fails_the_run(tmp_path: Path, store: Path) -> None:
+def test_ctrl_c_stops_the_group_and_fails_the_run(tmp_path: Path, course_store: Path) -> None:
     import os
     import signal
     import subprocess
@@ -110,7 +106,7 @@ def test_ctrl_c_stops_the_group_and_fails_the_run(tmp_path: Path, store: Path) -
     assert runs and runs[0].state == "failed" and runs[0].info["interrupted"] is True
 
 
-def test_flag_command_with_backslash_continuations(shared_cache: Path, store: Path) -> None:
+def test_flag_command_with_backslash_continuations(shared_cache: Path, course_store: Path) -> None:
     import json
 
     step = prepare(
