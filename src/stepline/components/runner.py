@@ -218,7 +218,12 @@ def execute(
     info: Mapping[str, Any] | None = None,
     on_output: OutputFn | None = None,
 ) -> StepResult:
-    """Activate the env, create the run, run the command, finish the run (module docstring)."""
+    """Activate the env, create the run, run the command, finish the run (module docstring).
+
+    `on_output(stream, line)` gets each output line as it comes: stream is `stdout`, `stderr`,
+    or `env` for the env build log (only when the env is built by this call). An env that
+    cannot be built raises EnvError before any run is created.
+    """
     import stepline
 
     plan = step.plan or plan_env(load_project(step.source_dir).env, step.env_manager)

@@ -30,7 +30,7 @@ from stepline.envs.spec import EnvSpec
 from stepline.errors import EnvError
 
 META = "stepline-env.json"
-RUNTIME_REQUIREMENTS = (
+FALLBACK_RUNTIME = (
     "blake3>=1.0",
     "sqlalchemy>=2.0",
     "platformdirs>=4",
@@ -38,6 +38,18 @@ RUNTIME_REQUIREMENTS = (
     "click>=8.1",
     "rich>=13",
 )
+
+
+def runtime_requirements() -> tuple[str, ...]:
+    """stepline's own runtime dependencies (from its installed metadata when available)."""
+    from importlib import metadata
+
+    try:
+        requires = metadata.requires("stepline") or []
+    except metadata.PackageNotFoundError:
+        return FALLBACK_RUNTIME
+    core = tuple(r.split(";")[0].strip() for r in requires if "extra ==" not in r)
+    return core or FALLBACK_RUNTIME
 
 
 @dataclass(frozen=True)
@@ -82,7 +94,7 @@ def site_packages(env: Path, interp: Interpreter) -> Path:
 
 def runtime_env(interp: Interpreter, on_log: LogFn | None = None) -> BuiltEnv:
     """The env holding stepline's own dependencies for `interp` (built once per interpreter)."""
-    spec = EnvSpec(kind="requirements", layers=(RUNTIME_REQUIREMENTS,))
+    spec = EnvSpec(kind="requirements", layers=(runtime_requirements(),))
     lock = resolve_lock(spec, interp, on_log)
     return build_env(lock, on_log, runtime=None, meta={"role": "stepline-runtime"})
 
