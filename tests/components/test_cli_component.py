@@ -5,6 +5,8 @@ from pathlib import Path
 
 import pytest
 
+import stepline
+from stepline.backends import reset
 from stepline.components.mlproject import load_project
 
 SRC = Path(__file__).resolve().parents[2] / "src"
@@ -78,3 +80,60 @@ def test_run_exit_code_is_the_components(tmp_path: Path, code: int) -> None:
     assert "[c] value=7 rest=--extra,a b" in ran.stdout
     bad = stepline_cli("component", "run", "c", "-P", "x=seven", cwd=tmp_path)
     assert bad.returncode == 2 and "parameter 'x' is an int, got 'seven'" in bad.stderr
+
+
+def test_mlflow_run_in_a_pipeline_main_is_routed_to_stepline(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A main.py written for mlflow.run; `mlflow` here is a stand-in whose own run() refuses."""
+    root = tmp_path / "pipeline"
+    (root / "mlflow" / "projects").mkdir(parents=True)
+    (root / "mlflow" / "__init__.py").write_text(
+        "from mlflow.projects import run\n__version__ = 'stand-in'\n"
+    )
+    (root / "mlflow" / "projects" / "__init__.py").write_text(
+        "def run(*a, **k):\n    raise SystemExit('the real mlflow.run was called')\n"
+    )
+    (root / "main.py").write_text(
+        "import os, mlflow\n"
+        "os.environ['WANDB_PROJECT'] = 'nyc_airbnb'\n"
+        "os.environ['WANDB_RUN_GROUP'] = 'dev'\n"
+        "mlflow.run(os.path.join('components', 'step'), 'main', version='main',\n"
+        "           parameters={'x': 5}, env_manager='local')\n"
+        "print('pipeline done')\n"
+    )
+    (root / "MLproject").write_text(
+        "name: nyc_airbnb\nentry_points:\n  main:\n    command: python main.py\n"
+    )
+    (root / "components" / "step").mkdir(parents=True)
+    (root / "components" / "step" / "MLproject").write_text(
+        "name: step\nentry_points:\n  main:\n    parameters: {x: int}\n"
+        '    command: "python -c \'import sys; print(\\"step got\\", sys.argv[1])\' {x}"\n'
+    )
+    real = stepline_cli("component", "run", "pipeline", "--env-manager", "local", cwd=tmp_path)
+    assert real.returncode != 0 and "the real mlflow.run was called" in real.stderr
+    routed = stepline_cli(
+        "component", "run", "pipeline", "--env-manager", "local", "--mlflow-run", "stepline",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert routed.returncode == 0, routed.stderr
+    assert "pipeline done" in routed.stdout
+    assert "step got 5" in routed.stdout  # the nested step's output flows through main.py
+    monkeypatch.setenv("STEPLINE_DIR", str(tmp_path / ".stepline"))
+    reset()
+    steps = stepline.Api().runs("nyc_airbnb")
+    assert len(steps) == 1 and steps[0].config["x"] == "5" and steps[0].group == "dev"
+    assert steps[0].info["component"] == "step" and steps[0].state == "finished"
+
+
+def test_mlflow_run_adapter_keeps_mlflow_positional_order() -> None:
+    import inspect
+
+    from stepline.compat.mlflow_run import run
+
+    assert list(inspect.signature(run).parameters)[:4] == [
+        "uri",
+        "entry_point",
+        "version",
+        "parameters",
+    ]

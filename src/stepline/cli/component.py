@@ -73,6 +73,14 @@ def _parse_params(pairs: tuple[str, ...]) -> dict[str, str]:
     show_default=True,
     help="'real' keeps a real wandb requirement instead of stepline's drop-in module.",
 )
+@click.option(
+    "--mlflow-run",
+    type=click.Choice(["real", "stepline"]),
+    default="real",
+    show_default=True,
+    help="'stepline' routes mlflow.run() calls made by the component (a Hydra main.py) to "
+    "stepline.projects.run.",
+)
 @click.option("--quiet", is_flag=True, help="Do not stream the env build log.")
 def run(
     uri: str,
@@ -85,6 +93,7 @@ def run(
     job_type: str | None,
     run_name: str | None,
     wandb: str,
+    mlflow_run: str,
     quiet: bool,
 ) -> None:
     """Run a component; its output streams live, prefixed; the exit code is the component's.
@@ -113,12 +122,14 @@ def run(
         ),
         err=True,
     )
+    extra_env = {"STEPLINE_MLFLOW_RUN": "stepline"} if mlflow_run == "stepline" else None
     result = execute(
         step,
         project=project,
         group=group,
         job_type=job_type,
         run_name=run_name,
+        extra_env=extra_env,
         on_output=on_output,
     )
     color = "green" if result.status == "finished" else "red"
