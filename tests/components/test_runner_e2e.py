@@ -127,3 +127,39 @@ def test_flag_command_with_backslash_continuations(shared_cache: Path, course_st
     }
     run = stepline.Api().run(result.run_id)
     assert run.config["val_size"] == "0.3" and run.info["env_manager"] == "uv"
+
+
+def test_git_source_with_subdir_and_version(tmp_path: Path, course_store: Path) -> None:
+    import subprocess
+
+    repo = tmp_path / "repo"
+    (repo / "steps" / "hello").mkdir(parents=True)
+
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", "-c", "user.email=t@t", "-c", "user.name=t", *args],
+            cwd=repo, check=True, capture_output=True, text=True,
+        ).stdout.strip()  # fmt: skip
+
+    git("init", "-q", "-b", "main")
+    (repo / "steps" / "hello" / "MLproject").write_text(
+        "name: hello\nentry_points:\n  main:\n    parameters: {who: str}\n"
+        "    command: echo hello {who} v1\n"
+    )
+    git("add", "-A")
+    git("commit", "-qm", "v1")
+    git("tag", "v1")
+    (repo / "steps" / "hello" / "MLproject").write_text(
+        "name: hello\nentry_points:\n  main:\n    parameters: {who: str}\n"
+        "    command: echo hello {who} v2\n"
+    )
+    git("commit", "-qam", "v2")
+    lines: list[str] = []
+    step = prepare(f"file://{repo}#steps/hello", parameters={"who": "course"}, version="v1")
+    assert step.commit == git("rev-parse", "v1") and step.env_manager == "local"
+    result = execute(step, on_output=lambda s, line: lines.append(line))
+    assert lines == ["hello course v1"] and result.status == "finished"
+    info = stepline.Api().run(result.run_id).info
+    assert info["git_commit"] == step.commit and info["source"].startswith("file://")
+    latest = prepare(f"file://{repo}#steps/hello", parameters={"who": "x"})
+    assert latest.command == "echo hello x v2" and latest.source_digest != step.source_digest
