@@ -129,7 +129,11 @@ def test_lock_is_cached_and_stable(shared_cache: Path, tmp_path: Path) -> None:
     assert "tomli==2.0.1" in files["stepline-lock-0.txt"]
 
 
-def test_prune(shared_cache: Path) -> None:
+def test_prune(shared_cache: Path, tmp_path: Path) -> None:
+    from stepline.envs.manager import build_path
+
+    (tmp_path / "requirements.txt").write_text("tomli==2.0.1\n")
+    build_path(tmp_path)
     before = {e.digest for e in list_envs()}
     assert before
     meta = json.loads(
@@ -165,3 +169,17 @@ def test_bytecode_is_shared_between_envs(shared_cache: Path, tmp_path: Path) -> 
         env={"PYTHONDONTWRITEBYTECODE": "1", "PATH": "/usr/bin:/bin"},
     )
     assert f"{pycs[0]} matches" in proc.stderr
+
+
+def test_prune_removes_envs_and_orphaned_bytecode(tmp_path: Path, store: Path) -> None:
+    from stepline.envs.manager import build_path
+    from stepline.envs.paths import cache_dir
+
+    (tmp_path / "requirements.txt").write_text("six==1.16.0\n")
+    built = build_path(tmp_path).built
+    assert built is not None
+    stored = list((cache_dir() / "pyc").glob("*/*.pyc"))
+    assert stored  # six.pyc is shared through the store
+    removed = prune(parse_duration("1s"), now=time.time() + 10)
+    assert built.digest in {e.digest for e in removed} and not built.path.exists()
+    assert not [p for p in stored if p.exists()]

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from stepline.envs.build import META
-from stepline.envs.paths import envs_dir, file_lock
+from stepline.envs.paths import cache_dir, envs_dir, file_lock
 from stepline.errors import UsageError
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
@@ -103,4 +103,20 @@ def prune(unused_for: float, dry_run: bool = False, now: float | None = None) ->
         for leftover in root.glob(".build-*"):
             if now - leftover.stat().st_mtime > max(unused_for, 86400):
                 shutil.rmtree(leftover, ignore_errors=True)
+        if removed:
+            prune_bytecode()
     return removed
+
+
+def prune_bytecode() -> int:
+    """Drop stored `.pyc` files no env links to any more; return how many."""
+    store = cache_dir() / "pyc"
+    dropped = 0
+    for pyc in store.glob("*/*.pyc"):
+        try:
+            if pyc.stat().st_nlink == 1:
+                pyc.unlink()
+                dropped += 1
+        except OSError:
+            continue
+    return dropped
