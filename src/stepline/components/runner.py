@@ -194,17 +194,18 @@ def run_process_tails(
             ),
             threading.Thread(target=_pump, args=(proc.stderr, "stderr", err_log, tail, on_output)),
         ]
-        for t in threads:
-            t.daemon = True
-            t.start()
         try:
+            for t in threads:
+                t.daemon = True
+                t.start()
             rc = proc.wait()
         except BaseException:
             stop_group(proc)
             raise
         finally:
             for t in threads:
-                t.join(timeout=5)
+                if t.is_alive():
+                    t.join(timeout=5)
     return rc, list(tail), list(out_tail)
 
 
