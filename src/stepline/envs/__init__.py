@@ -1,0 +1,1 @@
+"""Environments: env specs → locks → built envs (local, uv, conda → uv, docker)."""
