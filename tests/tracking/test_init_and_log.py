@@ -129,3 +129,15 @@ def test_resume_by_id_continues_steps() -> None:
     assert [r["_step"] for r in stepline.Api().run("myrun01").history()] == [0, 1]
     with pytest.raises(UsageError, match="resume='never'"):
         stepline.init(project="p", id="myrun01", resume="never")
+
+
+def test_wandb_env_set_by_user_code_beats_inherited_stepline_env(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("STEPLINE_PROJECT", "outer")
+    monkeypatch.setenv("WANDB_PROJECT", "outer")
+    with stepline.init() as run:
+        assert run.project == "outer"
+    monkeypatch.setenv("WANDB_PROJECT", "nyc_airbnb")  # what a course main.py does
+    with stepline.init(reinit="create_new") as run:
+        assert run.project == "nyc_airbnb"

@@ -22,24 +22,37 @@ OutputCallback = Callable[[str, str], None]  # (stream, line)
 class PreparedStep(Protocol):
     """A component resolved for one run (see `stepline.components.prepare`)."""
 
-    source_dir: Path
-    source_digest: str
-    name: str
-    entry_point: str
-    parameters: Mapping[str, str]
-    command: str
-    env_manager: str
-    env_digest: str
+    @property
+    def source_dir(self) -> Path: ...
+    @property
+    def source_digest(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def entry_point(self) -> str: ...
+    @property
+    def parameters(self) -> Mapping[str, str]: ...
+    @property
+    def command(self) -> str: ...
+    @property
+    def env_manager(self) -> str: ...
+    @property
+    def env_digest(self) -> str: ...
 
 
 class StepResult(Protocol):
     """The outcome of executing one step (see `stepline.components.execute`)."""
 
-    run_id: str
-    status: str
-    exit_code: int | None
-    stderr_tail: Sequence[str]
-    duration: float
+    @property
+    def run_id(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def exit_code(self) -> int | None: ...
+    @property
+    def stderr_tail(self) -> Sequence[str]: ...
+    @property
+    def duration(self) -> float: ...
 
 
 class Runner(Protocol):

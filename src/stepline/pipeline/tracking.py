@@ -59,7 +59,7 @@ class ComponentsRunner:
         from stepline.components import execute
 
         result: StepResult = execute(
-            step,
+            step,  # type: ignore[arg-type]  # the components runner's own PreparedStep
             project=project,
             group=group,
             job_type=job_type,

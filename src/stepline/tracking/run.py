@@ -39,11 +39,15 @@ TERMINAL = ("finished", "failed", "crashed", "cached")
 
 
 def _env(key: str) -> str | None:
-    for name in ENV_TWINS[key]:
-        value = os.environ.get(name)
-        if value:
-            return value
-    return None
+    """STEPLINE_X, else WANDB_X; when both are set and differ, WANDB_X wins.
+
+    stepline exports the twins with equal values, so a difference means user code changed the
+    WANDB one afterwards (as the course's `main.py` does with `os.environ["WANDB_PROJECT"]`).
+    """
+    ours, theirs = (os.environ.get(name) for name in ENV_TWINS[key])
+    if ours and theirs and ours != theirs:
+        return theirs
+    return ours or theirs or None
 
 
 def _git_commit(start: Path) -> tuple[Path, str] | None:
