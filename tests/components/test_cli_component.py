@@ -110,12 +110,12 @@ def test_mlflow_run_in_a_pipeline_main_is_routed_to_stepline(
         "name: step\nentry_points:\n  main:\n    parameters: {x: int}\n"
         '    command: "python -c \'import sys; print(\\"step got\\", sys.argv[1])\' {x}"\n'
     )
-    real = stepline_cli("component", "run", "pipeline", "--env-manager", "local", cwd=tmp_path)
-    assert real.returncode != 0 and "the real mlflow.run was called" in real.stderr
-    routed = stepline_cli(
-        "component", "run", "pipeline", "--env-manager", "local", "--mlflow-run", "stepline",
+    real = stepline_cli(
+        "component", "run", "pipeline", "--env-manager", "local", "--mlflow-run", "real",
         cwd=tmp_path,
     )  # fmt: skip
+    assert real.returncode != 0 and "the real mlflow.run was called" in real.stderr
+    routed = stepline_cli("component", "run", "pipeline", "--env-manager", "local", cwd=tmp_path)
     assert routed.returncode == 0, routed.stderr
     assert "pipeline done" in routed.stdout
     assert "step got 5" in routed.stdout  # the nested step's output flows through main.py
@@ -124,16 +124,3 @@ def test_mlflow_run_in_a_pipeline_main_is_routed_to_stepline(
     steps = stepline.Api().runs("nyc_airbnb")
     assert len(steps) == 1 and steps[0].config["x"] == "5" and steps[0].group == "dev"
     assert steps[0].info["component"] == "step" and steps[0].state == "finished"
-
-
-def test_mlflow_run_adapter_keeps_mlflow_positional_order() -> None:
-    import inspect
-
-    from stepline.compat.mlflow_run import run
-
-    assert list(inspect.signature(run).parameters)[:4] == [
-        "uri",
-        "entry_point",
-        "version",
-        "parameters",
-    ]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import sys
+import uuid
 from pathlib import Path
 
 import click
@@ -76,10 +78,10 @@ def _parse_params(pairs: tuple[str, ...]) -> dict[str, str]:
 @click.option(
     "--mlflow-run",
     type=click.Choice(["real", "stepline"]),
-    default="real",
+    default="stepline",
     show_default=True,
-    help="'stepline' routes mlflow.run() calls made by the component (a Hydra main.py) to "
-    "stepline.projects.run.",
+    help="'stepline' runs each mlflow.run() call the component makes (a Hydra main.py) as a "
+    "tracked, cached stepline step; 'real' leaves mlflow.run alone.",
 )
 @click.option("--quiet", is_flag=True, help="Do not stream the env build log.")
 def run(
@@ -122,7 +124,12 @@ def run(
         ),
         err=True,
     )
-    extra_env = {"STEPLINE_MLFLOW_RUN": "stepline"} if mlflow_run == "stepline" else None
+    extra_env = None
+    if mlflow_run == "stepline":
+        from stepline.pipeline.course import hook_env
+
+        extra_env = hook_env(uuid.uuid4().hex[:12])
+        os.environ.update(extra_env)  # the env activation reads PYTHONPATH from here
     result = execute(
         step,
         project=project,

@@ -143,20 +143,18 @@ def _local_spec(env: EnvRef, real_wandb: bool) -> EnvSpec | None:
 
 
 def shim_dir(wandb: bool) -> Path:
-    """A directory for PYTHONPATH with only `stepline`, stepline's `sitecustomize` (opt-in hooks)
-    and, when asked for, the drop-in `wandb`."""
+    """A directory for PYTHONPATH with only `stepline` and, when asked for, the drop-in `wandb`."""
     import stepline
-    from stepline.compat import SITE_DIR, WANDB_DROPIN_DIR
+    from stepline.compat import WANDB_DROPIN_DIR
 
     package = Path(stepline.__file__).resolve().parent
-    key = blake3.blake3(f"{package}\n{wandb}\nsite-1".encode()).hexdigest()[:16]
+    key = blake3.blake3(f"{package}\n{wandb}\nshim-2".encode()).hexdigest()[:16]
     target = cache_dir() / "shims" / key
     if target.is_dir():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=".shim-"))
     (tmp / "stepline").symlink_to(package)
-    (tmp / "sitecustomize.py").symlink_to(SITE_DIR / "sitecustomize.py")
     if wandb:
         (tmp / "wandb").symlink_to(WANDB_DROPIN_DIR / "wandb")
     try:
