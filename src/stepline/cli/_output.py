@@ -13,7 +13,8 @@ import click
 def console() -> Any:
     from rich.console import Console
 
-    return Console()
+    c = Console()
+    return c if c.is_terminal else Console(width=200)  # piped: do not fold tables at 80
 
 
 def emit_json(data: Any) -> None:

@@ -258,6 +258,13 @@ def execute(
     facts.update(info or {})
     run.set_info(**facts)
     env = {**active.env, **run.child_env(), **(extra_env or {})}
+    if extra_env and "PYTHONPATH" in extra_env and active.env.get("PYTHONPATH"):
+        # keep the env's own entries (stepline's shim) beside the caller's (the mlflow hook)
+        parts = [
+            *extra_env["PYTHONPATH"].split(os.pathsep),
+            *active.env["PYTHONPATH"].split(os.pathsep),
+        ]
+        env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(p for p in parts if p))
     store = env.get("STEPLINE_DIR")
     active.store_dir = Path(store) if store else None
     if active.build_log:

@@ -135,11 +135,16 @@ def to_tree(g: Graph) -> tuple[list[str], list[str]]:
             if up
             else sorted(b for a, b in g.edges if a == key)
         )
+        mark = "↑ " if up else "↓ "
+        cached = [n for n in nexts if g.nodes[n].get("state") == "cached"]
         for n in nexts:
-            mark = "↑ " if up else "↓ "
+            if n in cached:
+                continue
             out.append("  " * indent + mark + label(g.nodes[n]))
             if n not in seen:
                 walk(n, up, indent + 1, seen | {n}, out)
+        if cached:  # step-cache hits that reused the same version: one line, not one each
+            out.append("  " * indent + mark + f"{len(cached)} cached run(s) reused it")
 
     up: list[str] = []
     down: list[str] = []
