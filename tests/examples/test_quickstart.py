@@ -44,8 +44,9 @@ def test_quickstart_notebook_executes_headless(
     for key, value in component_env(tmp_path / ".stepline").items():
         monkeypatch.setenv(key, value)  # the kernel inherits the store and the source path
     notebook = nbformat.read(QUICKSTART / "quickstart.ipynb", as_version=4)
+    resources = {"metadata": {"path": str(tmp_path)}}
     client = nbclient.NotebookClient(
-        notebook, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+        notebook, timeout=120, kernel_name="python3", resources=resources
     )
     client.execute()
 
