@@ -157,6 +157,4 @@ def require(module: str, extra: str) -> None:
     import importlib.util
 
     if importlib.util.find_spec(module) is None:
-        raise MissingExtra(
-            f"this needs the '{module}' package: pip install 'stepline[{extra}]'"
-        )
+        raise MissingExtra(f"this needs the '{module}' package: pip install 'stepline[{extra}]'")

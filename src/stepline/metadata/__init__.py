@@ -1,0 +1,1 @@
+"""The metadata database: SQL schema, migrations and queries (SQLAlchemy Core; SQLite or PostgreSQL)."""

@@ -1,0 +1,139 @@
+"""W&B-style run filters (`{"summary.loss": {"$lt": 0.5}, "state": "finished"}`) → SQL."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import sqlalchemy as sa
+
+from stepline.errors import UsageError
+from stepline.metadata import schema as t
+
+_COLUMNS = {
+    "id": "id",
+    "name": "name",
+    "displayName": "name",
+    "state": "state",
+    "group": "grp",
+    "job_type": "job_type",
+    "jobType": "job_type",
+    "created_at": "created_at",
+    "createdAt": "created_at",
+    "ended_at": "ended_at",
+    "host": "host",
+    "exit_code": "exit_code",
+    "notes": "notes",
+}
+_JSON_ROOTS = {
+    "config": "config",
+    "summary": "summary",
+    "summary_metrics": "summary",
+    "info": "info",
+}
+_OPS = ("$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$in", "$nin", "$exists", "$regex")
+KNOWN_KEYS = "id, name, state, group, job_type, created_at, tags, config.*, summary.*, info.*"
+
+
+def _json_expr(key: str, sample: Any) -> Any:
+    root, _, path = key.partition(".")
+    if not path:
+        raise UsageError(f"filter key {key!r} needs a field after the dot, like '{root}.lr'")
+    col = t.runs.c[_JSON_ROOTS[root]]
+    node = col[tuple(path.split("."))] if "." in path else col[path]
+    if isinstance(sample, bool):
+        return node.as_boolean()
+    if isinstance(sample, int | float):
+        return node.as_float()
+    return node.as_string()
+
+
+def _column(key: str, sample: Any) -> Any:
+    if key in _COLUMNS:
+        return t.runs.c[_COLUMNS[key]]
+    if key.split(".", 1)[0] in _JSON_ROOTS:
+        return _json_expr(key, sample)
+    raise UsageError(f"cannot filter on {key!r}; filterable keys: {KNOWN_KEYS}")
+
+
+def _tags(cond: Any) -> Any:
+    text = sa.cast(t.runs.c.tags, sa.Text)
+
+    def has(tag: str) -> Any:
+        return text.like(f'%"{tag}"%')
+
+    if isinstance(cond, dict):
+        if "$in" in cond:
+            return sa.or_(*(has(x) for x in cond["$in"]))
+        if "$nin" in cond:
+            return sa.and_(*(sa.not_(has(x)) for x in cond["$nin"]))
+        if "$eq" in cond:
+            return has(cond["$eq"])
+        if "$ne" in cond:
+            return sa.not_(has(cond["$ne"]))
+        raise UsageError("tags filters take a tag, or {'$in': [...]}, '$nin', '$eq', '$ne'")
+    return has(cond)
+
+
+def _field(key: str, cond: Any) -> Any:
+    if key == "tags":
+        return _tags(cond)
+    if not isinstance(cond, dict):
+        cond = {"$eq": cond}
+    clauses = []
+    for op, value in cond.items():
+        if op not in _OPS:
+            raise UsageError(f"unknown filter operator {op!r} on {key!r}; use one of {_OPS}")
+        sample = value[0] if op in ("$in", "$nin") and value else value
+        col = _column(key, sample)
+        if op == "$eq":
+            clauses.append(col.is_(None) if value is None else col == value)
+        elif op == "$ne":
+            clauses.append(
+                col.is_not(None) if value is None else sa.or_(col != value, col.is_(None))
+            )
+        elif op == "$gt":
+            clauses.append(col > value)
+        elif op == "$gte":
+            clauses.append(col >= value)
+        elif op == "$lt":
+            clauses.append(col < value)
+        elif op == "$lte":
+            clauses.append(col <= value)
+        elif op == "$in":
+            clauses.append(col.in_(list(value)))
+        elif op == "$nin":
+            clauses.append(col.not_in(list(value)))
+        elif op == "$exists":
+            clauses.append(col.is_not(None) if value else col.is_(None))
+        elif op == "$regex":
+            clauses.append(col.regexp_match(value))
+    return sa.and_(*clauses)
+
+
+def where(filters: dict[str, Any]) -> Any:
+    """A SQL condition for a W&B-style filter document."""
+    clauses = []
+    for key, cond in filters.items():
+        if key in ("$and", "$or", "$nor"):
+            parts = [where(f) for f in cond]
+            if key == "$and":
+                clauses.append(sa.and_(*parts))
+            elif key == "$or":
+                clauses.append(sa.or_(*parts))
+            else:
+                clauses.append(sa.not_(sa.or_(*parts)))
+        else:
+            clauses.append(_field(key, cond))
+    return sa.and_(sa.true(), *clauses)
+
+
+def order_by(keys: Sequence[str]) -> list[Any]:
+    """`["-summary.loss", "created_at"]` → ORDER BY clauses, missing values last."""
+    out = []
+    for key in keys:
+        desc = key.startswith("-")
+        name = key.lstrip("+-")
+        col = _column(name, 0.0)
+        out.append((col.desc() if desc else col.asc()).nulls_last())
+    return out

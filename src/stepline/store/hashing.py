@@ -1,0 +1,58 @@
+"""BLAKE3 digests of bytes and files; large files hash on every core."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+
+import blake3
+
+#: files at least this large are hashed with BLAKE3's own threads over a memory map
+MMAP_THRESHOLD = 8 << 20
+_CHUNK = 1 << 20
+
+
+def hash_bytes(data: bytes) -> str:
+    """The hex BLAKE3 digest of `data`."""
+    return blake3.blake3(data).hexdigest()
+
+
+def hash_file(path: str | os.PathLike[str], size: int | None = None) -> str:
+    """The hex BLAKE3 digest of the file at `path`."""
+    if size is None:
+        size = os.stat(path).st_size
+    if size >= MMAP_THRESHOLD:
+        return blake3.blake3(max_threads=blake3.blake3.AUTO).update_mmap(path).hexdigest()
+    hasher = blake3.blake3()
+    with open(path, "rb") as f:
+        while chunk := f.read(_CHUNK):
+            hasher.update(chunk)
+    return hasher.hexdigest()
+
+
+def hash_files(paths: Sequence[str], sizes: Sequence[int]) -> list[str]:
+    """Digests of many files: small ones spread over a thread pool, large ones one at a time."""
+    small = [i for i, s in enumerate(sizes) if s < MMAP_THRESHOLD]
+    digests: list[str] = [""] * len(paths)
+    if len(small) > 4:
+        with ThreadPoolExecutor(max_workers=min(8, (os.cpu_count() or 1) * 2)) as pool:
+            for i, d in zip(
+                small, pool.map(lambda i: hash_file(paths[i], sizes[i]), small), strict=True
+            ):
+                digests[i] = d
+    else:
+        for i in small:
+            digests[i] = hash_file(paths[i], sizes[i])
+    for i, s in enumerate(sizes):
+        if s >= MMAP_THRESHOLD:
+            digests[i] = hash_file(paths[i], s)
+    return digests
+
+
+def digest_lines(header: str, lines: Iterable[str]) -> str:
+    """The digest of a header line followed by `lines`, each ending in a newline."""
+    hasher = blake3.blake3((header + "\n").encode())
+    for line in lines:
+        hasher.update((line + "\n").encode())
+    return hasher.hexdigest()

@@ -1,0 +1,1 @@
+"""Runs, metrics, artifacts, versions, aliases, lineage and queries: the W&B-shaped core."""
