@@ -60,9 +60,9 @@ def main() -> None:
         print("6. lineage")
         for version in (first, artifact):
             producer = version.logged_by()
-            consumers = ", ".join(f"{r.id} ({r.job_type})" for r in version.used_by())
+            consumers = ", ".join(f"{r.name} ({r.job_type})" for r in version.used_by())
             print(
-                f"   {producer.id} ({producer.job_type}) -> zen_of_python:{version.version}"
+                f"   {producer.name} ({producer.job_type}) -> zen_of_python:{version.version}"
                 f" -> {consumers}"
             )
 

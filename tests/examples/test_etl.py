@@ -188,12 +188,12 @@ def test_engine_url_places_relative_sqlite_in_the_project_root(
 
 
 @requires_core
-def test_etl_components_chain_through_artifacts(http_root, tmp_path: Path) -> None:
+def test_etl_components_chain_through_artifacts(http_root, store: Path, tmp_path: Path) -> None:
     import stepline
 
     base, root = http_root
     (root / "listings.csv").write_bytes(SAMPLE.read_bytes())
-    store, db = tmp_path / ".stepline", tmp_path / "out.sqlite"
+    db = tmp_path / "out.sqlite"
     run_component(COMPONENTS / "download", ["--url", f"{base}/listings.csv"], store)
     run_component(
         COMPONENTS / "remove_duplicates", ["--input_artifact", "raw_data:latest", "--key", "id"],
