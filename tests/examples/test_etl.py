@@ -217,3 +217,32 @@ def test_etl_components_chain_through_artifacts(http_root, store: Path, tmp_path
     clean = api.artifact("examples/clean_data:latest")
     assert clean.metadata["exact_duplicates_dropped"] == 20
     assert clean.metadata["key_duplicates_dropped"] == 5
+
+
+def test_download_reads_s3_from_a_local_s3_server(
+    download, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    moto_server = pytest.importorskip("moto.server", reason="moto[server] provides a local S3")
+    boto3 = pytest.importorskip("boto3")
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        endpoint = f"http://127.0.0.1:{port}"
+        for key, value in {
+            "AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "test",
+            "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAULT_REGION": "us-east-1",
+        }.items():  # fmt: skip
+            monkeypatch.setenv(key, value)
+        s3 = boto3.client("s3")
+        s3.create_bucket(Bucket="data")
+        s3.put_object(Bucket="data", Key="raw/listings.csv", Body=SAMPLE.read_bytes())
+        name, size, chunks = download.open_source("s3://data/raw/listings.csv")
+        assert (name, size) == ("listings.csv", SAMPLE.stat().st_size)
+        assert b"".join(chunks) == SAMPLE.read_bytes()
+    finally:
+        server.stop()
