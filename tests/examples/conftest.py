@@ -39,6 +39,7 @@ def component_env(store: Path, project: str = "examples") -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("STEPLINE_", "WANDB_"))}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(SRC), env.get("PYTHONPATH")]))
     env["STEPLINE_DIR"] = str(store)
+    env["STEPLINE_ARTIFACT_DIR"] = str(store.parent / "artifacts")  # not into the examples
     env["STEPLINE_PROJECT"] = project
     env["MPLBACKEND"] = "Agg"
     return env

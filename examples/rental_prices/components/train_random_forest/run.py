@@ -69,8 +69,9 @@ def get_inference_pipeline(
 ) -> tuple[Pipeline, list[str]]:
     """Return the full (unfitted) pipeline and the input columns it uses.
 
-    Only scikit-learn and numpy callables appear in it, so it is serialized safely (skops) and
-    loads in any process without this module.
+    Only scikit-learn classes and two NumPy functions (``asarray``, ``busday_count``, for the
+    date feature) appear in it, so it is serialized safely (skops) and loads in any process
+    without this module.
     """
     ordinal = OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1)
     non_ordinal = make_pipeline(
@@ -85,11 +86,12 @@ def get_inference_pipeline(
             np.busday_count, kw_args={"enddates": reference_date, "weekmask": "1111111"}
         ),
     )
-    # TF-IDF wants one string per row: impute, then flatten the (n, 1) column to (n,)
+    # TF-IDF wants one string per row: impute, then flatten the (n, 1) column to (n,) — a
+    # ColumnTransformer given a scalar column passes it 1-D (no np.reshape, no custom code)
+    tfidf = TfidfVectorizer(binary=False, max_features=max_tfidf_features, stop_words="english")
     name_tfidf = make_pipeline(
         SimpleImputer(strategy="constant", fill_value=""),
-        FunctionTransformer(np.ravel),
-        TfidfVectorizer(binary=False, max_features=max_tfidf_features, stop_words="english"),
+        ColumnTransformer([("tfidf", tfidf, 0)]),
     )
     preprocessor = ColumnTransformer(
         transformers=[
