@@ -144,13 +144,13 @@ def test_rf_config_accepts_files_json_python_and_yaml(tmp_path: Path) -> None:
 def test_data_check_passes_on_the_clean_sample(chain: Path) -> None:
     proc = run_component(
         COMPONENTS / "data_check", [], chain, check=False,
-        command=[sys.executable, "-m", "pytest", ".", "-vv", "-s", "-p", "no:cacheprovider",
+        command=[sys.executable, "-m", "pytest", ".", "-vv", "-s", "-rA", "-p", "no:cacheprovider",
                  "--csv", "clean_sample.csv:latest", "--ref", "clean_sample.csv:reference",
                  "--kl_threshold", "0.2", "--min_price", "10", "--max_price", "350",
                  "--min_rows", "1000", "--max_rows", "1000000"],
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout[-4000:]
-    assert "test_similar_neigh_distrib PASSED" in proc.stdout
+    assert "PASSED test_data.py::test_similar_neigh_distrib" in proc.stdout
 
 
 @needs_checks
@@ -172,14 +172,14 @@ def test_data_check_flags_the_shifted_sample(chain: Path, tmp_path: Path) -> Non
     )  # fmt: skip
     proc = run_component(
         COMPONENTS / "data_check", [], chain, check=False,
-        command=[sys.executable, "-m", "pytest", ".", "-vv", "-s", "-p", "no:cacheprovider",
+        command=[sys.executable, "-m", "pytest", ".", "-vv", "-s", "-rA", "-p", "no:cacheprovider",
                  "--csv", "new_clean.csv:latest", "--ref", "clean_sample.csv:reference",
                  "--kl_threshold", "0.2", "--min_price", "10", "--max_price", "350",
                  "--min_rows", "1000", "--max_rows", "1000000"],
     )  # fmt: skip
     assert proc.returncode != 0
-    assert "test_similar_neigh_distrib FAILED" in proc.stdout
-    assert "test_column_names PASSED" in proc.stdout
+    assert "FAILED test_data.py::test_similar_neigh_distrib" in proc.stdout
+    assert "PASSED test_data.py::test_column_names" in proc.stdout
 
 
 @needs_models
