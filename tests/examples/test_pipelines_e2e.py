@@ -142,6 +142,30 @@ def test_rental_prices_end_to_end_then_new_data_fails_the_check(
     print(again.stdout)
     assert "cached" in again.stdout
 
+    # a second model (v1) does not move `prod`; promote it by hand, then re-run the test step
+    stepline_run(
+        "rental_prices",
+        [f"etl.sample={small1}", "data_check.min_rows=1000",
+         "modeling.random_forest.n_estimators=10"],
+        tmp_path,
+    )  # fmt: skip
+    name = f"{project('rental_prices')}/random_forest_export"
+    assert api(tmp_path).artifact(f"{name}:prod").version == "v0"
+    alias = subprocess.run(
+        [sys.executable, "-c", CLI, "artifacts", "alias", f"{name}:v1", "prod"],
+        cwd=tmp_path, env=component_env(tmp_path / ".stepline"), capture_output=True, text=True,
+    )  # fmt: skip
+    assert alias.returncode == 0, alias.stderr
+    stepline_run(
+        "rental_prices",
+        [f"etl.sample={small1}", *small, "-s", "test_regression_model",
+         "--force", "test_regression_model"],
+        tmp_path,
+    )  # fmt: skip
+    promoted = api(tmp_path).artifact(f"{name}:v1")
+    assert "prod" in promoted.aliases
+    assert any(r.job_type == "test_regression_model" for r in promoted.used_by())
+
     # a shifted sample: the KL test of the data check fails the pipeline
     shifted = stepline_run("rental_prices", [f"etl.sample={small2}", *small], tmp_path, check=False)
     assert shifted.returncode != 0
