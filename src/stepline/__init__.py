@@ -12,7 +12,7 @@ Everything lives in `.stepline/` under the project root (override: STEPLINE_DIR)
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+TYPE_CHECKING = False  # importing typing would cost more than the rest of this module
 
 __version__ = "0.1.0"
 
@@ -52,6 +52,8 @@ _LAZY = {
 }
 
 if TYPE_CHECKING:
+    from typing import Any
+
     from stepline.errors import SteplineError
     from stepline.tracking.api import Api
     from stepline.tracking.artifact import Artifact

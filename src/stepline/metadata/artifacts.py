@@ -251,7 +251,7 @@ class ArtifactsMixin(RunsMixin):
     def _versions(self, where: Any, order: Any = None) -> list[VersionRecord]:
         with self.engine.connect() as conn:
             rows = conn.execute(
-                self._versions_select().where(where).order_by(order or _V.c.id)
+                self._versions_select().where(where).order_by(_V.c.id if order is None else order)
             ).all()
             return [self._to_version(conn, r) for r in rows]
 

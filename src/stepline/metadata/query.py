@@ -85,6 +85,8 @@ def _field(key: str, cond: Any) -> Any:
         if op not in _OPS:
             raise UsageError(f"unknown filter operator {op!r} on {key!r}; use one of {_OPS}")
         sample = value[0] if op in ("$in", "$nin") and value else value
+        if op in ("$exists", "$regex"):
+            sample = ""  # test the value as text
         col = _column(key, sample)
         if op == "$eq":
             clauses.append(col.is_(None) if value is None else col == value)

@@ -6,7 +6,6 @@ import json
 import os
 import socket
 import time
-from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -164,13 +163,16 @@ class RunsMixin(SqlBase):
             rows = conn.execute(stmt).all()
         return self._reap([self._to_run(r) for r in rows])
 
-    def append_history(self, run_id: str, rows: Sequence[tuple[int, float, str]]) -> None:
-        if not rows:
-            return
+    def append_history(self, run_id: str, first_step: int, last_step: int, data: str) -> None:
+        """Store one chunk: `data` is a JSON list of [step, timestamp, {key: value}]."""
         with self.tx() as conn:
             conn.execute(
-                sa.insert(t.history),
-                [{"run_id": run_id, "step": s, "ts": ts, "data": d} for s, ts, d in rows],
+                sa.insert(t.history).values(
+                    run_id=run_id, first_step=first_step, last_step=last_step, data=data
+                )
+            )
+            conn.execute(
+                sa.update(t.runs).where(t.runs.c.id == run_id).values(heartbeat_at=time.time())
             )
             conn.execute(
                 sa.update(t.runs).where(t.runs.c.id == run_id).values(heartbeat_at=time.time())
@@ -178,17 +180,21 @@ class RunsMixin(SqlBase):
 
     def history(self, run_id: str) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:
-            rows = conn.execute(
-                sa.select(t.history.c.step, t.history.c.ts, t.history.c.data)
+            chunks = conn.execute(
+                sa.select(t.history.c.data)
                 .where(t.history.c.run_id == run_id)
-                .order_by(t.history.c.step)
-            ).all()
-        return [{"_step": s, "_timestamp": ts, **json.loads(d)} for s, ts, d in rows]
+                .order_by(t.history.c.first_step, t.history.c.id)
+            ).scalars()
+            return [
+                {"_step": s, "_timestamp": ts, **row}
+                for chunk in chunks
+                for s, ts, row in json.loads(chunk)
+            ]
 
     def last_step(self, run_id: str) -> int:
         with self.engine.connect() as conn:
             value = conn.execute(
-                sa.select(sa.func.max(t.history.c.step)).where(t.history.c.run_id == run_id)
+                sa.select(sa.func.max(t.history.c.last_step)).where(t.history.c.run_id == run_id)
             ).scalar()
         return -1 if value is None else int(value)
 

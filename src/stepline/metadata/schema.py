@@ -50,13 +50,17 @@ runs = sa.Table(
     sa.Index("ix_runs_group", "grp"),
 )
 
+#: metric history in chunks: each row holds the steps one flush wrote, as a JSON list of
+#: [step, timestamp, {key: value}] — one insert and one JSON encoding per flush, not per step
 history = sa.Table(
     "history",
     meta,
-    sa.Column("run_id", sa.String(64), sa.ForeignKey("runs.id"), primary_key=True),
-    sa.Column("step", sa.Integer, primary_key=True),
-    sa.Column("ts", sa.Float, nullable=False),
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("run_id", sa.String(64), sa.ForeignKey("runs.id"), nullable=False),
+    sa.Column("first_step", sa.Integer, nullable=False),
+    sa.Column("last_step", sa.Integer, nullable=False),
     sa.Column("data", sa.Text, nullable=False),
+    sa.Index("ix_history_run", "run_id", "first_step"),
 )
 
 run_logs = sa.Table(

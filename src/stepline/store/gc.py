@@ -36,7 +36,7 @@ def gc(
             by_artifact[(v.project, v.name)].append(v)
         for versions in by_artifact.values():
             versions.sort(key=lambda v: v.version, reverse=True)
-            for v in versions[keep_last:]:
+            for v in sorted(versions[keep_last:], key=lambda v: v.version):
                 if v.aliases or v.id in registered:
                     continue
                 report.versions.append(v.ref)

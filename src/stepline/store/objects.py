@@ -63,11 +63,11 @@ def _reflink(src: Path, dest: Path) -> bool:
 class LocalObjectStore:
     """Objects under `<root>/objects/ab/cdef…`, written by temp file + fsync + rename, read-only."""
 
-    def __init__(self, root: Path, stat_cache: StatCache, fsync: bool = True) -> None:
+    def __init__(self, root: Path, stat_cache: StatCache, fsync: bool | None = None) -> None:
         self.root = root / "objects"
         self.tmp = root / "tmp"
         self.stat_cache = stat_cache
-        self.fsync = fsync
+        self.fsync = fsync if fsync is not None else os.environ.get("STEPLINE_FSYNC", "1") != "0"
         self._shards: set[str] = set()
         self.root.mkdir(parents=True, exist_ok=True)
         self.tmp.mkdir(parents=True, exist_ok=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -16,21 +17,19 @@ class HistoryWriter:
 
     def __init__(
         self,
-        flush_rows: Callable[[list[tuple[int, float, str]]], None],
+        flush_rows: Callable[[int, int, str], None],
         flush_summary: Callable[[], None],
     ) -> None:
         self._flush_rows = flush_rows
         self._flush_summary = flush_summary
-        self._rows: list[tuple[int, float, dict[str, Any]]] = []
-        self._lock = threading.Lock()
+        self._rows: deque[tuple[int, float, dict[str, Any]]] = deque()
         self._io_lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.error: BaseException | None = None
 
     def add(self, step: int, row: dict[str, Any]) -> None:
-        with self._lock:
-            self._rows.append((step, time.time(), row))
+        self._rows.append((step, time.time(), row))  # deque.append is atomic
         if self._thread is None:
             self._start()
 
@@ -47,11 +46,16 @@ class HistoryWriter:
 
     def flush(self) -> None:
         with self._io_lock:
-            with self._lock:
-                rows, self._rows = self._rows, []
+            rows = []
+            pop = self._rows.popleft
+            try:
+                while True:
+                    rows.append(pop())
+            except IndexError:
+                pass
             if rows:
-                dumps = json.JSONEncoder(separators=(",", ":")).encode
-                self._flush_rows([(s, ts, dumps(d)) for s, ts, d in rows])
+                text = json.dumps(rows, separators=(",", ":"))
+                self._flush_rows(rows[0][0], rows[-1][0], text)
             self._flush_summary()
 
     def close(self) -> None:

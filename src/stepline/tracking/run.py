@@ -140,8 +140,8 @@ class Run:
     def _save_config(self, patch: dict[str, Any]) -> None:
         self._backend.merge_run(self.id, "config", patch)
 
-    def _write_rows(self, rows: list[tuple[int, float, str]]) -> None:
-        self._backend.append_history(self.id, rows)
+    def _write_rows(self, first_step: int, last_step: int, data: str) -> None:
+        self._backend.append_history(self.id, first_step, last_step, data)
 
     def _write_summary(self) -> None:
         dirty = self.summary.take_dirty()
@@ -158,12 +158,21 @@ class Run:
         return out
 
     def _plain_row(self, data: dict[str, Any]) -> dict[str, Any]:
+        for value in data.values():  # the common case: plain finite numbers and strings
+            kind = type(value)
+            if kind is float:
+                if value - value != 0.0:  # NaN or infinity
+                    break
+            elif kind is not int and kind is not str and kind is not bool and value is not None:
+                break
+        else:
+            return dict(data)
         row: dict[str, Any] = {}
         for key, value in data.items():
             if type(value) is float:
                 check_metric(key, value)
                 row[key] = value
-            elif type(value) is int or type(value) is str or value is None:
+            elif type(value) in (int, str, bool) or value is None:
                 row[key] = value
             elif isinstance(value, MEDIA_TYPES):
                 row[key] = self._media(key, value)

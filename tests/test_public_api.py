@@ -1,0 +1,49 @@
+"""The public API is pinned: `__all__` sorted, every name importable, W&B-shaped."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import stepline
+
+
+def test_all_is_sorted_and_importable() -> None:
+    assert stepline.__all__ == sorted(stepline.__all__)
+    for name in stepline.__all__:
+        assert hasattr(stepline, name), name
+
+
+def test_import_is_light() -> None:
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys, stepline; print(sorted(m for m in sys.modules if m.startswith(('sqlalchemy', 'rich', 'click', 'typing'))))",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert out.strip() == "[]"
+
+
+def test_code_written_for_wandb_runs_with_the_import_changed(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import stepline as wandb
+
+    (tmp_path / "zen.txt").write_text("Beautiful is better than ugly.")
+    with wandb.init(project="exercise_1", group="experiment_1") as run:
+        artifact = wandb.Artifact(
+            name="zen_of_python",
+            type="text_file",
+            description="zen",
+            metadata={"original_url": "https://peps.python.org/pep-0020/"},
+        )
+        artifact.add_file(str(tmp_path / "zen.txt"))
+        run.log_artifact(artifact)
+        artifact.wait()
+        run.summary["lines"] = 1
+    with wandb.init(project="exercise_1", job_type="use_file") as run:
+        path = run.use_artifact("zen_of_python:v0").file()
+        assert Path(path).read_text().startswith("Beautiful")
+        wandb.config.update({"a": 1})
+        wandb.log({"x": 1})
