@@ -1,4 +1,8 @@
-"""Helpers shared by the example tests: load a component's run.py, run it as a user would."""
+"""Helpers shared by the example tests: load a component's run.py, run it as a user would.
+
+The `store` fixture (a fresh `.stepline/` in tmp_path, STEPLINE_DIR pointing at it) comes from
+tests/conftest.py.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,6 @@ import importlib.util
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 
@@ -67,16 +70,3 @@ def run_component(
             f"\n--- stderr\n{proc.stderr[-5000:]}"
         )
     return proc
-
-
-@pytest.fixture()
-def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """A fresh stepline store in tmp_path, used by the components and by this process's Api."""
-    path = tmp_path / ".stepline"
-    monkeypatch.setenv("STEPLINE_DIR", str(path))
-    monkeypatch.setenv("STEPLINE_PROJECT", "examples")
-    yield path
-    if HAS_CORE:
-        from stepline.backends import reset
-
-        reset()

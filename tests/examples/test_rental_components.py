@@ -47,40 +47,42 @@ def chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         check=True, capture_output=True, timeout=60,
     )  # fmt: skip
     store = tmp / ".stepline"
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("STEPLINE_DIR", str(store))
-        mp.setenv("STEPLINE_PROJECT", "examples")
-        run_component(
-            COMPONENTS / "get_data",
-            ["--sample", str(sample), "--artifact_name", "sample.csv"],
-            store,
-        )
-        run_component(
-            COMPONENTS / "basic_cleaning",
-            ["--input_artifact", "sample.csv:latest", "--output_artifact", "clean_sample.csv",
-             "--min_price", "10", "--max_price", "350"],
-            store,
-        )  # fmt: skip
-        run_component(
-            COMPONENTS / "data_split",
-            ["--input", "clean_sample.csv:latest", "--test_size", "0.2",
-             "--stratify_by", "neighbourhood_group"],
-            store,
-        )  # fmt: skip
-        yield store
-        from stepline.backends import reset
+    run_component(
+        COMPONENTS / "get_data",
+        ["--sample", str(sample), "--artifact_name", "sample.csv"],
+        store,
+    )
+    run_component(
+        COMPONENTS / "basic_cleaning",
+        ["--input_artifact", "sample.csv:latest", "--output_artifact", "clean_sample.csv",
+         "--min_price", "10", "--max_price", "350"],
+        store,
+    )  # fmt: skip
+    run_component(
+        COMPONENTS / "data_split",
+        ["--input", "clean_sample.csv:latest", "--test_size", "0.2",
+         "--stratify_by", "neighbourhood_group"],
+        store,
+    )  # fmt: skip
+    yield store
+    from stepline.backends import reset
 
-        reset()
+    reset()
 
 
-def artifact(ref: str):
+def api(store: Path):
     import stepline
+    from stepline.backends import get_backend
 
-    return stepline.Api().artifact(f"examples/{ref}")
+    return stepline.Api(backend=get_backend(store))
+
+
+def artifact(ref: str, store: Path):
+    return api(store).artifact(f"examples/{ref}")
 
 
 def test_get_data_logs_the_sample_with_its_source(chain: Path) -> None:
-    raw = artifact("sample.csv:latest")
+    raw = artifact("sample.csv:latest", chain)
     assert raw.type == "raw_data"
     assert raw.metadata["rows"] == 2500
     assert raw.metadata["source"].endswith("small.csv")
@@ -91,7 +93,7 @@ def test_get_data_finds_bundled_samples_by_name(store: Path) -> None:
     run_component(
         COMPONENTS / "get_data", ["--sample", "sample2.csv", "--artifact_name", "s2.csv"], store
     )
-    assert artifact("s2.csv:latest").metadata["rows"] == 18_000
+    assert artifact("s2.csv:latest", store).metadata["rows"] == 18_000
     failed = run_component(
         COMPONENTS / "get_data", ["--sample", "nope.csv", "--artifact_name", "x"], store,
         check=False,
@@ -100,7 +102,7 @@ def test_get_data_finds_bundled_samples_by_name(store: Path) -> None:
 
 
 def test_basic_cleaning_drops_flaws_and_becomes_the_reference(chain: Path) -> None:
-    clean = artifact("clean_sample.csv:latest")
+    clean = artifact("clean_sample.csv:latest", chain)
     assert clean.type == "clean_sample"
     assert "reference" in clean.aliases  # the first clean sample is the reference
     df = pd.read_csv(clean.file())
@@ -115,10 +117,10 @@ def test_basic_cleaning_drops_flaws_and_becomes_the_reference(chain: Path) -> No
 
 
 def test_data_split_is_stratified_and_complete(chain: Path) -> None:
-    clean = pd.read_csv(artifact("clean_sample.csv:latest").file())
-    trainval = pd.read_csv(artifact("trainval_data.csv:latest").file())
-    test = pd.read_csv(artifact("test_data.csv:latest").file())
-    assert artifact("test_data.csv:latest").type == "test_data"
+    clean = pd.read_csv(artifact("clean_sample.csv:latest", chain).file())
+    trainval = pd.read_csv(artifact("trainval_data.csv:latest", chain).file())
+    test = pd.read_csv(artifact("test_data.csv:latest", chain).file())
+    assert artifact("test_data.csv:latest", chain).type == "test_data"
     assert len(trainval) + len(test) == len(clean)
     assert len(test) == pytest.approx(0.2 * len(clean), abs=1)
     share = test["neighbourhood_group"].value_counts(normalize=True)
@@ -191,13 +193,11 @@ def test_train_then_test_the_exported_model(chain: Path) -> None:
          "--max_tfidf_features", "5", "--initial_alias", "prod"],
         chain,
     )  # fmt: skip
-    export = artifact("random_forest_export:latest")
+    export = artifact("random_forest_export:latest", chain)
     assert export.type == "model_export"
     assert "prod" in export.aliases
     assert "MLmodel" in export.files()
     assert export.metadata["n_estimators"] == 20
-
-    import stepline
 
     train = export.logged_by()
     assert train.summary["r2"] > 0.3
@@ -208,5 +208,5 @@ def test_train_then_test_the_exported_model(chain: Path) -> None:
         ["--mlflow_model", "random_forest_export:prod", "--test_dataset", "test_data.csv:latest"],
         chain,
     )  # fmt: skip
-    tests = stepline.Api().runs("examples", filters={"job_type": "test_model"})
+    tests = api(chain).runs("examples", filters={"job_type": "test_model"})
     assert tests and tests[0].summary["r2"] > 0.3
