@@ -1,0 +1,152 @@
+"""Writing and reading the model file of a package: skops (safe, the default) or pickle.
+
+Trust rules, applied by `load_estimator`:
+
+- **skops**: the file lists the types it needs. Types skops trusts by default load as is. Of the
+  rest, a *class* defined in scikit-learn, NumPy or SciPy, and a NumPy ufunc, are known safe
+  (skops rebuilds them through its own protocol, no code of the file's choosing runs). Anything
+  else (a function in `__main__`, a class from another package) must be trusted explicitly with
+  `trust=["module.name", ...]` or `trust=True`. The list of trusted types recorded in the MLmodel
+  file is *not* used to decide: it comes from the same, possibly tampered, directory.
+- **pickle / cloudpickle**: unpickling runs whatever code the file contains, so it needs
+  `trust=True`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pickle
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from stepline.errors import ModelError, require
+
+SKOPS = "skops"
+PICKLE = "pickle"
+CLOUDPICKLE = "cloudpickle"
+FORMATS = (SKOPS, PICKLE, CLOUDPICKLE)
+FILE_NAMES = {SKOPS: "model.skops", PICKLE: "model.pkl", CLOUDPICKLE: "model.pkl"}
+
+_SAFE_PACKAGES = ("sklearn", "numpy", "scipy")
+
+Trust = bool | Sequence[str]
+
+
+class UntrustedModel(ModelError):
+    """A model file needs types (or unpickling) the caller has not trusted."""
+
+    code = "model_untrusted"
+
+    def __init__(self, message: str, *, types: Sequence[str] = ()) -> None:
+        super().__init__(message)
+        self.types = list(types)
+
+
+def _resolve(dotted: str) -> Any:
+    """Import `a.b.C` without running anything but the import of a safe package's module."""
+    module_name, _, attr = dotted.rpartition(".")
+    if not module_name or module_name.split(".")[0] not in _SAFE_PACKAGES:
+        return None
+    try:
+        module = importlib.import_module(module_name)
+        return getattr(module, attr)
+    except (ImportError, AttributeError):
+        return None
+
+
+def is_known_safe(type_name: str) -> bool:
+    """True for classes of scikit-learn, NumPy or SciPy, and for NumPy ufuncs."""
+    import numpy as np
+
+    obj = _resolve(type_name)
+    if obj is None:
+        return False
+    return isinstance(obj, type | np.ufunc)
+
+
+def dump_estimator(model: Any, path: Path, fmt: str) -> list[str]:
+    """Write `model` to `path` in `fmt`; return the non-default types a skops file needs."""
+    if fmt not in FORMATS:
+        raise ModelError(f"unknown serialization {fmt!r}; choose one of {list(FORMATS)}")
+    if fmt == SKOPS:
+        require("skops", "ml")
+        import skops.io
+
+        try:
+            data = skops.io.dumps(model)
+        except Exception as exc:  # skops raises TypeError and others for unsupported objects
+            raise ModelError(
+                f"skops cannot serialize this model ({type(exc).__name__}: {exc}); "
+                "use serialization='cloudpickle' if you accept an unsafe-to-load package"
+            ) from exc
+        path.write_bytes(data)
+        return sorted(skops.io.get_untrusted_types(data=data))
+    if fmt == CLOUDPICKLE:
+        require("cloudpickle", "ml")
+        import cloudpickle
+
+        path.write_bytes(cloudpickle.dumps(model))
+    else:
+        path.write_bytes(pickle.dumps(model, protocol=pickle.DEFAULT_PROTOCOL))
+    return []
+
+
+def load_estimator(path: Path, fmt: str, trust: Trust = False) -> tuple[Any, list[str]]:
+    """Read a model file; return (estimator, the types that had to be trusted).
+
+    Raises `UntrustedModel` when the file needs something the trust rules do not allow.
+    """
+    if not path.is_file():
+        raise ModelError(f"model file {path} does not exist")
+    if fmt == SKOPS:
+        require("skops", "ml")
+        import skops.io
+
+        needed = sorted(skops.io.get_untrusted_types(file=path))
+        allowed = set(trust) if isinstance(trust, list | tuple | set | frozenset) else set()
+        if trust is True:
+            refused: list[str] = []
+        else:
+            refused = [t for t in needed if t not in allowed and not is_known_safe(t)]
+        if refused:
+            raise UntrustedModel(
+                f"model file {path} needs types that are not known to be safe: {refused}. "
+                "stepline only trusts scikit-learn, NumPy and SciPy classes by default, because "
+                "loading other objects may run code chosen by whoever wrote the file. If you "
+                f"trust its source, load it with trust={refused!r} (or trust=True; CLI: "
+                + " ".join(f"--trust-type {t}" for t in refused)
+                + ").",
+                types=refused,
+            )
+        try:
+            return skops.io.load(path, trusted=needed), needed
+        except Exception as exc:
+            raise ModelError(
+                f"cannot load skops model {path}: {type(exc).__name__}: {exc}"
+            ) from exc
+    if fmt not in (PICKLE, CLOUDPICKLE):
+        raise ModelError(
+            f"model file {path} has unknown serialization_format {fmt!r}; "
+            f"stepline reads {list(FORMATS)}"
+        )
+    if trust is not True:
+        raise UntrustedModel(
+            f"model file {path} is a {fmt} file: unpickling it runs any code its author put in "
+            "it, so stepline does not load it by default. If you trust its source, load it "
+            "with trust=True (CLI: --trust); to avoid the question, save packages with "
+            "serialization='skops'."
+        )
+    if fmt == CLOUDPICKLE:
+        try:
+            import cloudpickle  # noqa: F401  (cloudpickle's reducers must be importable)
+        except ImportError:
+            pass
+    with path.open("rb") as fh:
+        try:
+            return pickle.load(fh), []
+        except Exception as exc:
+            raise ModelError(
+                f"cannot unpickle {path}: {type(exc).__name__}: {exc} (a function or class the "
+                "model refers to may not be importable here)"
+            ) from exc
