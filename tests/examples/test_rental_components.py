@@ -199,6 +199,21 @@ def test_train_then_test_the_exported_model(chain: Path) -> None:
     assert "MLmodel" in export.files()
     assert export.metadata["n_estimators"] == 20
 
+    # the package: signature, input example, safe loading, predictions on rows with gaps
+    from stepline import models
+    from stepline.models import UntrustedModel
+
+    package = export.download(chain.parent / "export")
+    with pytest.raises(UntrustedModel, match=r"numpy\.busday_count"):
+        models.load(package)
+    model = models.load(package, trust=["numpy.asarray", "numpy.busday_count"])
+    mlmodel = (Path(package) / "MLmodel").read_text()
+    assert "signature" in mlmodel and "input_example" in mlmodel and "sklearn" in mlmodel
+    rows = pd.read_csv(artifact("test_data.csv:latest", chain).file()).head(50)
+    rows.loc[0, ["name", "last_review", "reviews_per_month"]] = None
+    predictions = model.predict(rows.drop(columns=["price"]))
+    assert len(predictions) == 50 and (predictions > 10).all()
+
     train = export.logged_by()
     assert train.summary["r2"] > 0.3
     assert train.summary["mae"] > 0
