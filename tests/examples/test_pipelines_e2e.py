@@ -37,14 +37,28 @@ def project(example: str) -> str:
     return yaml.safe_load((EXAMPLES / example / "pipeline.yaml").read_text())["project"]
 
 
+#: built envs shared by the tests of this module (the first build is cold, the rest reuse it)
+ENV_CACHE: list[Path] = []
+
+
+@pytest.fixture(scope="module", autouse=True)
+def env_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    path = tmp_path_factory.mktemp("env-cache")
+    ENV_CACHE.append(path)
+    yield path
+    ENV_CACHE.remove(path)
+
+
 def stepline_run(
     example: str, overrides: list[str], workdir: Path, *, check: bool = True, timeout: float = 900
 ) -> subprocess.CompletedProcess[str]:
     """`stepline run examples/<example> OVERRIDES` from ``workdir`` with the store in it."""
+    env = component_env(workdir / ".stepline", project=project(example))
+    if ENV_CACHE:
+        env["STEPLINE_CACHE_DIR"] = str(ENV_CACHE[-1])
     proc = subprocess.run(
         [sys.executable, "-c", CLI, "run", str(EXAMPLES / example), *overrides],
-        cwd=workdir, env=component_env(workdir / ".stepline", project=project(example)),
-        capture_output=True, text=True, timeout=timeout,
+        cwd=workdir, env=env, capture_output=True, text=True, timeout=timeout,
     )  # fmt: skip
     if check and proc.returncode != 0:
         raise AssertionError(
