@@ -180,6 +180,19 @@ def test_rental_prices_end_to_end_then_new_data_fails_the_check(
     assert "prod" in promoted.aliases
     assert any(r.job_type == "test_regression_model" for r in promoted.used_by())
 
+    # a sweep of the training step: the export with the lowest validation MAE becomes `prod`
+    sweep = stepline_run(
+        "rental_prices",
+        [f"etl.sample={small1}", *small, "-s", "train_random_forest", "-m",
+         "modeling.random_forest.max_depth=2,15", "--optimize", "summary.mae:min",
+         "--alias-best", "prod"],
+        tmp_path,
+    )  # fmt: skip
+    assert "-> prod" in sweep.stdout
+    exports = api(tmp_path).artifact_versions("random_forest_export", project("rental_prices"))
+    best = min(exports, key=lambda v: v.metadata["mae"])
+    assert "prod" in best.aliases and best.metadata["max_depth"] == 15
+
     # a shifted sample: the KL test of the data check fails the pipeline
     shifted = stepline_run("rental_prices", [f"etl.sample={small2}", *small], tmp_path, check=False)
     assert shifted.returncode != 0
