@@ -30,6 +30,34 @@ FILE_NAMES = {SKOPS: "model.skops", PICKLE: "model.pkl", CLOUDPICKLE: "model.pkl
 
 _SAFE_PACKAGES = ("sklearn", "numpy", "scipy")
 
+#: plain NumPy functions that compute on arrays and touch nothing else (feature code uses them
+#: inside FunctionTransformer); anything that reads files, imports or evaluates stays untrusted
+_SAFE_FUNCTIONS = frozenset(
+    f"numpy.{name}"
+    for name in (
+        "asarray",
+        "array",
+        "reshape",
+        "ravel",
+        "squeeze",
+        "stack",
+        "hstack",
+        "vstack",
+        "concatenate",
+        "where",
+        "clip",
+        "round",
+        "busday_count",
+        "datetime_as_string",
+        "nan_to_num",
+        "isnan",
+        "mean",
+        "sum",
+        "min",
+        "max",
+    )
+)
+
 Trust = bool | Sequence[str]
 
 
@@ -56,13 +84,13 @@ def _resolve(dotted: str) -> Any:
 
 
 def is_known_safe(type_name: str) -> bool:
-    """True for classes of scikit-learn, NumPy or SciPy, and for NumPy ufuncs."""
+    """True for classes of scikit-learn, NumPy or SciPy, NumPy ufuncs and a few pure functions."""
     import numpy as np
 
     obj = _resolve(type_name)
     if obj is None:
         return False
-    return isinstance(obj, type | np.ufunc)
+    return isinstance(obj, type | np.ufunc) or type_name in _SAFE_FUNCTIONS
 
 
 def dump_estimator(model: Any, path: Path, fmt: str) -> list[str]:

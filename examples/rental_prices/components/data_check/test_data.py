@@ -1,6 +1,7 @@
 """Deterministic and statistical checks of a cleaned listings sample."""
 
 import pandas as pd
+
 from stepline.checks import (
     check_bounds,
     check_categories,
