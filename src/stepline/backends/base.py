@@ -103,7 +103,6 @@ class Backend(Protocol):
     def get_log(self, run_id: str, stream: str) -> bytes | None: ...
 
     # artifacts
-    def store_files(self, files: Sequence[tuple[Path, str]]) -> None: ...
     def commit_version(
         self,
         project: str,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
 
 from stepline import _settings
@@ -21,20 +20,6 @@ class LocalBackend(SqlMetadata):
         super().__init__(url or _settings.database_url(root))
         self.stat_cache = StatCache(_settings.cache_dir() / "statcache.sqlite")
         self.objects = LocalObjectStore(root, self.stat_cache)
-
-    def store_files(self, files: Sequence[tuple[Path, str]]) -> None:
-        """Copy each (path, digest) into the object store unless present; durable on return."""
-        from concurrent.futures import ThreadPoolExecutor
-
-        todo = [(p, d) for p, d in files if not self.objects.has(d)]
-        if len(todo) > 2:
-            with ThreadPoolExecutor(max_workers=4) as pool:
-                list(pool.map(lambda pd: self.objects.put_file(*pd), todo))
-        else:
-            for p, d in todo:
-                self.objects.put_file(p, d)
-        if todo:
-            self.objects.sync()
 
     def materialize(self, manifest: Manifest, root: Path) -> None:
         for path, entry in manifest.entries.items():

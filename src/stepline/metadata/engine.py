@@ -61,6 +61,13 @@ def create_engine(url: str) -> sa.Engine:
 def migrate(engine: sa.Engine) -> None:
     """Create the schema, or check the stored one is one this version understands."""
     try:
+        with engine.connect() as conn:  # the common case: one cheap read, no reflection
+            version = conn.execute(sa.select(schema.schema_info.c.version)).scalar()
+    except sa.exc.DBAPIError:
+        version = None
+    if version == SCHEMA_VERSION:
+        return
+    try:
         with engine.begin() as conn:
             if not sa.inspect(conn).has_table("schema_info"):
                 schema.meta.create_all(conn)

@@ -17,18 +17,21 @@ def _same(a: os.stat_result, b: os.stat_result) -> bool:
     return (a.st_ino, a.st_size, a.st_mtime_ns) == (b.st_ino, b.st_size, b.st_mtime_ns)
 
 
-def _ingest_one(store: LocalObjectStore, src: Path) -> tuple[Entry, os.stat_result | None]:
+def _ingest_one(
+    store: LocalObjectStore, src: Path
+) -> tuple[Entry, os.stat_result | None, Path | None]:
+    """(entry, stat to remember, staged copy to commit) for one file."""
     st = os.stat(src)
     digest = store.stat_cache.get(st)
     if digest is not None and store.has(digest):
-        return Entry(digest, st.st_size), None
+        return Entry(digest, st.st_size), None, None
     digest = hash_file(src, st.st_size)
-    if not store.has(digest):
-        store.put_file(src, digest)
-    after = os.stat(src)
-    if not _same(st, after):  # written to while we read it: hash again from the start
+    staged = None if store.has(digest) else store.stage(src)
+    if not _same(st, os.stat(src)):  # written to while we read it: start again
+        if staged is not None:
+            staged.unlink(missing_ok=True)
         return _ingest_one(store, src)
-    return Entry(digest, st.st_size), st
+    return Entry(digest, st.st_size), st, staged
 
 
 def ingest(store: LocalObjectStore, files: Sequence[Path]) -> list[Entry]:
@@ -38,9 +41,15 @@ def ingest(store: LocalObjectStore, files: Sequence[Path]) -> list[Entry]:
             results = list(pool.map(lambda p: _ingest_one(store, p), files))
     else:
         results = [_ingest_one(store, p) for p in files]
-    store.sync()
-    store.stat_cache.put_many([(st, e.digest) for e, st in results if st is not None])
-    return [e for e, _ in results]
+    staged = {e.digest: tmp for e, _, tmp in results if tmp is not None}
+    try:
+        store.commit_staged([(tmp, oid) for oid, tmp in staged.items()])
+    finally:
+        for _, _, tmp in results:  # duplicates of an object staged twice in this batch
+            if tmp is not None and tmp.exists():
+                tmp.unlink(missing_ok=True)
+    store.stat_cache.put_many([(st, e.digest) for e, st, _ in results if st is not None])
+    return [e for e, _, _ in results]
 
 
 def walk(folder: Path, prefix: str = "") -> list[tuple[str, Path]]:
