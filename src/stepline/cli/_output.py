@@ -10,11 +10,12 @@ from typing import Any
 import click
 
 
-def console() -> Any:
+def console(stderr: bool = False) -> Any:
+    """A rich console; when piped, wide enough that tables are not folded at 80 columns."""
     from rich.console import Console
 
-    c = Console()
-    return c if c.is_terminal else Console(width=200)  # piped: do not fold tables at 80
+    c = Console(stderr=stderr)
+    return c if c.is_terminal else Console(stderr=stderr, width=160)
 
 
 def emit_json(data: Any) -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import click
 
+from stepline.cli import _output as _out
 from stepline.errors import SteplineError
 
 _TRUST_HELP = (
@@ -53,7 +54,6 @@ def serve(
       curl -s localhost:5000/invocations -H 'Content-Type: application/json' \\
         -d '{"dataframe_records": [{"neighbourhood_group": "Bronx", ...}]}'
     """
-    from rich.console import Console
 
     from stepline.errors import require
     from stepline.models import load
@@ -67,7 +67,7 @@ def serve(
         raise click.ClickException(str(exc)) from exc
     import uvicorn
 
-    console = Console(stderr=True)
+    console = _out.console(stderr=True)
     console.print(
         f"Serving [bold]{model}[/] ({loaded.path}) on [cyan]http://{host}:{port}[/]: "
         "POST /invocations, GET /ping /health /version"
@@ -104,7 +104,6 @@ def predict(
     Example:
       stepline predict random_forest_export:prod test_data.csv -o scored.csv
     """
-    from rich.console import Console
 
     from stepline.models.predict import predict as batch_predict
 
@@ -130,7 +129,7 @@ def predict(
             )
         )
         return
-    Console().print(
+    _out.console().print(
         f"Scored [bold]{result.rows}[/] rows with {result.model_path} → {result.output}"
     )
 

@@ -21,6 +21,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from stepline.cli import _output as _out
 from stepline.errors import SteplineError, UsageError
 from stepline.pipeline.run import ExecutionResult, Listener, StepState
 
@@ -216,7 +217,7 @@ def run_cmd(
     calling mlflow.run per step): its steps run as cached stepline steps, `-s` becomes
     `-P steps=...` and the overrides (and -m) become `-P hydra_options=...`.
     """
-    console = Console(stderr=as_json)
+    console = _out.console(stderr=as_json)
     path, overrides = _split_args(args)
     only = [s.strip() for s in steps.split(",") if s.strip()] if steps else None
     cancel = threading.Event()
@@ -524,7 +525,7 @@ def why_cmd(
     Example:
       stepline why basic_cleaning                 # parameters.min_price: 10 -> 20
     """
-    console = Console()
+    console = _out.console()
     from stepline.pipeline.cache import why
 
     try:
@@ -615,7 +616,7 @@ def show_cmd(
       stepline pipeline show
       stepline pipeline show pipeline.yaml etl.min_price=20 --format mermaid
     """
-    console = Console()
+    console = _out.console()
     from stepline.pipeline.dag import build_dag
     from stepline.pipeline.render import to_dot, to_mermaid
     from stepline.pipeline.spec import load_pipeline
