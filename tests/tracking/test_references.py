@@ -54,27 +54,30 @@ def s3_endpoint(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
 
 
 def test_s3_reference_uses_the_etag(s3_endpoint: str, tmp_path: Path) -> None:
+    import uuid
+
     import boto3
 
+    bucket = f"data-{uuid.uuid4().hex[:8]}"  # moto keeps one state per process: a bucket of our own
     s3 = boto3.client("s3", endpoint_url=s3_endpoint)
-    s3.create_bucket(Bucket="data")
-    s3.put_object(Bucket="data", Key="raw/sample.csv", Body=b"x,y\n1,2\n")
-    s3.put_object(Bucket="data", Key="raw/more/other.csv", Body=b"z\n")
-    etag = s3.head_object(Bucket="data", Key="raw/sample.csv")["ETag"].strip('"')
+    s3.create_bucket(Bucket=bucket)
+    s3.put_object(Bucket=bucket, Key="raw/sample.csv", Body=b"x,y\n1,2\n")
+    s3.put_object(Bucket=bucket, Key="raw/more/other.csv", Body=b"z\n")
+    etag = s3.head_object(Bucket=bucket, Key="raw/sample.csv")["ETag"].strip('"')
     with stepline.init(project="p") as run:
         one = stepline.Artifact("sample", "raw_data")
-        (entry,) = one.add_reference("s3://data/raw/sample.csv")
+        (entry,) = one.add_reference(f"s3://{bucket}/raw/sample.csv")
         run.log_artifact(one)
         prefix = stepline.Artifact("raw", "raw_data")
-        prefix.add_reference("s3://data/raw")
+        prefix.add_reference(f"s3://{bucket}/raw")
         run.log_artifact(prefix)
-    assert entry.digest == f"etag:{etag}" and entry.ref == "s3://data/raw/sample.csv"
+    assert entry.digest == f"etag:{etag}" and entry.ref == f"s3://{bucket}/raw/sample.csv"
     got = stepline.Api().artifact("p/raw:v0")
     assert got.files() == ["more/other.csv", "sample.csv"]
     root = Path(got.download(tmp_path / "dl"))
     assert (root / "more" / "other.csv").read_bytes() == b"z\n"
-    s3.put_object(Bucket="data", Key="raw/sample.csv", Body=b"changed\n")
+    s3.put_object(Bucket=bucket, Key="raw/sample.csv", Body=b"changed\n")
     with stepline.init(project="p") as run:
         again = stepline.Artifact("sample", "raw_data")
-        again.add_reference("s3://data/raw/sample.csv")
+        again.add_reference(f"s3://{bucket}/raw/sample.csv")
         assert run.log_artifact(again).version == "v1"  # new ETag: a new version
