@@ -1,6 +1,7 @@
 import argparse
 import math
 import re
+from pathlib import Path
 
 import pytest
 
@@ -141,3 +142,10 @@ def test_wandb_env_set_by_user_code_beats_inherited_stepline_env(
     monkeypatch.setenv("WANDB_PROJECT", "nyc_airbnb")  # what a course main.py does
     with stepline.init(reinit="create_new") as run:
         assert run.project == "nyc_airbnb"
+
+
+def test_dir_places_run_files_not_the_store(tmp_path: Path, store: Path) -> None:
+    with stepline.init(project="p", dir=tmp_path / "files") as run:
+        assert Path(run.dir).is_relative_to(tmp_path / "files")
+    assert stepline.Api().run(run.id).project == "p"  # recorded in the one store
+    assert (store / "stepline.db").exists()

@@ -92,6 +92,7 @@ class Run:
         self.summary = Summary(record.summary)
         self._history = HistoryWriter(self._write_rows, self._write_summary)
         self._git_thread: threading.Thread | None = None
+        self._files_dir: str | None = None
 
     # -- identity -----------------------------------------------------------------------------
     @property
@@ -133,7 +134,9 @@ class Run:
 
     @property
     def dir(self) -> str:
-        path = self._backend.root / "runs" / self.id / "files"
+        """A folder for this run's own files: `init(dir=...)`/`run-<id>`, else inside the store."""
+        base = Path(self._files_dir) if self._files_dir else self._backend.root / "runs"
+        path = base / self.id / "files"
         path.mkdir(parents=True, exist_ok=True)
         return str(path)
 
@@ -481,7 +484,7 @@ def init(
         from stepline.tracking.disabled import disabled_run
 
         return disabled_run(config)
-    backend = get_backend(Path(dir).resolve() if dir else None)
+    backend = get_backend()  # the store is STEPLINE_DIR's; `dir` only places run files (as W&B)
     cfg = config_from(config)
     if config_include_keys:
         cfg = {k: v for k, v in cfg.items() if k in config_include_keys}
@@ -539,6 +542,7 @@ def init(
         record.git_commit = git[1]
     backend.create_run(record)
     run = Run(backend, record, owner=True)
+    run._files_dir = os.fspath(dir) if dir else None
     if git:
         run._check_dirty(git[0])
     _registry.add(run, make_active)
