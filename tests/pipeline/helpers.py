@@ -120,3 +120,36 @@ def chain(root: Path) -> Path:
         },
         {"v": 1, "f": 2},
     )
+
+
+def sweep_pipeline(root: Path) -> Path:
+    """prep -> train; train reports summary.mae = |depth - 7| + trees/100 (config `m.*`).
+
+    Over depth 1,5 x trees 100,300 the best is depth=5, trees=100: 2 + 1 = 3.
+    """
+    d = component(
+        root,
+        "train",
+        'python train.py {depth} {trees}; echo {depth}-{trees} > "$STEPLINE_OUT/model"',
+        {"depth": None, "trees": None},
+        uses=["data:latest"],
+    )
+    (d / "train.py").write_text(
+        "import sys, stepline\n"
+        "d, t = int(sys.argv[1]), int(sys.argv[2])\n"
+        "stepline.init().summary['mae'] = abs(d - 7) + t / 100\n"
+    )
+    component(root, "prep", 'sleep 0.3; echo prep > "$STEPLINE_OUT/data"', {})
+    return pipeline(
+        root,
+        {
+            "prep": {"component": "components/prep", "outputs": ["data"]},
+            "train": {
+                "component": "components/train",
+                "inputs": ["data:latest"],
+                "parameters": {"depth": "${m.depth}", "trees": "${m.trees}"},
+                "outputs": ["model"],
+            },
+        },
+        {"m": {"depth": 1, "trees": 100}},
+    )

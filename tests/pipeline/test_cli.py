@@ -7,9 +7,10 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
+import stepline
 from stepline.cli.pipeline import cli, run_cmd, why_cmd
 
-from .helpers import chain
+from .helpers import chain, sweep_pipeline
 
 
 def test_run_summary_and_exit_codes(tmp_path: Path) -> None:
@@ -41,6 +42,23 @@ def test_multirun_with_optimize(tmp_path: Path) -> None:
     assert [e["overrides"] for e in data["executions"]] == [["f=1", "v=7"], ["f=2", "v=7"]]
     assert len({e["execution"] for e in data["executions"]}) == 2
     assert len({e["group"] for e in data["executions"]}) == 1
+
+
+def test_sweep_optimize_and_alias_best(tmp_path: Path) -> None:
+    path = sweep_pipeline(tmp_path)
+    args = ["-m", "m.depth=1,5", "m.trees=100,300", "--optimize", "summary.mae:min"]
+    res = CliRunner().invoke(run_cmd, [str(path), *args, "--alias-best", "prod", "--json"])
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.stdout)
+    best = data["executions"][data["best"]]
+    assert best["overrides"] == ["m.depth=5", "m.trees=100"] and best["value"] == 3.0
+    version = best["steps"]["train"]["outputs"]["model"]
+    assert data["aliased"] == [f"demo/model:{version} -> prod"]
+    prod = stepline.Api().artifact("demo/model:prod")
+    assert prod.version == version and prod.logged_by().id == best["steps"]["train"]["run_id"]
+    res = CliRunner().invoke(run_cmd, [str(path), *args])
+    assert res.exit_code == 0, res.output
+    assert "m.depth=5" in res.output and "mae" in res.output
 
 
 def test_show_and_why(tmp_path: Path) -> None:

@@ -17,7 +17,7 @@ from stepline.pipeline.spec import load_pipeline
 from stepline.pipeline.sweep import expand_grid, parse_objective, run_sweep, sweep_values
 from stepline.pipeline.tracking import ComponentsRunner, CoreTracker
 
-from .helpers import chain, component, pipeline
+from .helpers import chain, sweep_pipeline
 
 
 def test_expand_grid() -> None:
@@ -68,36 +68,6 @@ def test_cache_key_is_stable_and_explained() -> None:
         ("inputs.a:latest", "d1", "d2"),
     ]
     assert explain(a.fields, b.fields) == []
-
-
-def sweep_pipeline(root: Path) -> Path:
-    # mae = |depth - 7| + trees/100: best at depth=5, trees=100 -> 2 + 1 = 3
-    d = component(
-        root,
-        "train",
-        'python train.py {depth} {trees}; echo {depth}-{trees} > "$STEPLINE_OUT/model"',
-        {"depth": None, "trees": None},
-        uses=["data:latest"],
-    )
-    (d / "train.py").write_text(
-        "import sys, stepline\n"
-        "d, t = int(sys.argv[1]), int(sys.argv[2])\n"
-        "stepline.init().summary['mae'] = abs(d - 7) + t / 100\n"
-    )
-    component(root, "prep", 'sleep 0.3; echo prep > "$STEPLINE_OUT/data"', {})
-    return pipeline(
-        root,
-        {
-            "prep": {"component": "components/prep", "outputs": ["data"]},
-            "train": {
-                "component": "components/train",
-                "inputs": ["data:latest"],
-                "parameters": {"depth": "${m.depth}", "trees": "${m.trees}"},
-                "outputs": ["model"],
-            },
-        },
-        {"m": {"depth": 1, "trees": 100}},
-    )
 
 
 def test_sweep_picks_and_aliases_the_best(tmp_path: Path) -> None:
