@@ -34,7 +34,7 @@ def test_run_summary_and_exit_codes(tmp_path: Path) -> None:
     assert res.exit_code == 1 and "exit code 4" in res.output
 
 
-def test_multirun_with_optimize(tmp_path: Path) -> None:
+def test_multirun_is_one_group_of_executions(tmp_path: Path) -> None:
     path = chain(tmp_path)
     res = CliRunner().invoke(run_cmd, [str(path), "-m", "f=1,2", "v=7", "--json"])
     assert res.exit_code == 0, res.output
