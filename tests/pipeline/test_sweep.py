@@ -1,4 +1,7 @@
-"""Grid expansion, objectives, parallel sweeps with best pick and aliasing; `why`."""
+"""Grid expansion, objectives, parallel sweeps with best pick and aliasing; `why`.
+
+Sweeps and `why` run against the real core and runner (see helpers.py).
+"""
 
 from __future__ import annotations
 
@@ -6,14 +9,15 @@ from pathlib import Path
 
 import pytest
 
+import stepline
 from stepline.errors import NotFound, SpecError, UsageError
 from stepline.pipeline.cache import cache_key, explain, why
 from stepline.pipeline.run import run_pipeline
 from stepline.pipeline.spec import load_pipeline
 from stepline.pipeline.sweep import expand_grid, parse_objective, run_sweep, sweep_values
+from stepline.pipeline.tracking import ComponentsRunner, CoreTracker
 
-from .helpers import chain, component, pipeline
-from .standin import StandinRunner, StandinTracker
+from .helpers import chain, sweep_pipeline
 
 
 def test_expand_grid() -> None:
@@ -66,39 +70,7 @@ def test_cache_key_is_stable_and_explained() -> None:
     assert explain(a.fields, b.fields) == []
 
 
-def sweep_pipeline(root: Path) -> Path:
-    # score = |depth - 7| + trees/100: best at depth=5, trees=100 -> 2 + 1 = 3
-    d = component(
-        root,
-        "train",
-        'python train.py {depth} {trees} "$STEPLINE_SUMMARY"; '
-        'echo {depth}-{trees} > "$STEPLINE_OUT/model"',
-        {"depth": None, "trees": None},
-    )
-    (d / "train.py").write_text(
-        "import json, sys\n"
-        "d, t = int(sys.argv[1]), int(sys.argv[2])\n"
-        "json.dump({'mae': abs(d - 7) + t / 100}, open(sys.argv[3], 'w'))\n"
-    )
-    component(root, "prep", 'sleep 0.3; echo prep > "$STEPLINE_OUT/data"', {})
-    return pipeline(
-        root,
-        {
-            "prep": {"component": "components/prep", "outputs": ["data"]},
-            "train": {
-                "component": "components/train",
-                "inputs": ["data:latest"],
-                "parameters": {"depth": "${m.depth}", "trees": "${m.trees}"},
-                "outputs": ["model"],
-            },
-        },
-        {"m": {"depth": 1, "trees": 100}},
-    )
-
-
 def test_sweep_picks_and_aliases_the_best(tmp_path: Path) -> None:
-    tracker = StandinTracker()
-    runner = StandinRunner(tracker, tmp_path / "out")
     path = sweep_pipeline(tmp_path)
     points = expand_grid(["m.depth=1,5", "m.trees=100,300"])
     res = run_sweep(
@@ -107,8 +79,8 @@ def test_sweep_picks_and_aliases_the_best(tmp_path: Path) -> None:
         jobs=4,
         optimize="summary.mae:min",
         alias_best="prod",
-        runner=runner,
-        tracker=tracker,
+        runner=ComponentsRunner(),
+        tracker=CoreTracker(),
     )
     assert res.ok and len(res.points) == 4
     assert res.best is not None
@@ -118,34 +90,39 @@ def test_sweep_picks_and_aliases_the_best(tmp_path: Path) -> None:
     assert len(executions) == 4
     assert {p.result.group for p in res.points if p.result} == {res.group}
     model_version = best.result.steps["train"].outputs["model"]  # type: ignore[union-attr]
-    assert tracker.resolve("model:prod") == tracker.resolve(f"model:{model_version}")
+    api = stepline.Api()
+    prod = api.artifact("demo/model:prod")
+    assert prod.version == model_version
+    assert prod.logged_by().id == best.result.steps["train"].run_id  # type: ignore[union-attr]
     assert res.aliased == [f"demo/model:{model_version} -> prod"]
     # prep is the same everywhere: it ran once, the others waited for it and hit the cache,
     # and each train step reads its input in its own execution's scope (cache hits link the
     # original outputs into the execution that reused them)
     preps = [p.result.steps["prep"] for p in res.points if p.result]
     assert sorted(s.state for s in preps) == ["cached", "cached", "cached", "finished"]
+    original = next(s.run_id for s in preps if s.state == "finished")
     for p in res.points:
         assert p.result is not None
-        run = tracker.runs_by_id[p.result.steps["train"].run_id]
-        assert run.env["STEPLINE_SCOPE"] == p.result.execution_id
+        run = api.run(p.result.steps["train"].run_id)
+        assert run.summary["scope"] == p.result.execution_id  # STEPLINE_SCOPE in the step
         assert run.info["execution"] == p.result.execution_id
+        used = run.used_artifacts()
+        assert [(a.name, a.version) for a in used] == [("data", "v0")]
+        assert used[0].logged_by().id == original
 
 
 def test_bad_sweep_point_fails_before_running(tmp_path: Path) -> None:
-    tracker = StandinTracker()
-    runner = StandinRunner(tracker, tmp_path / "out")
     path = sweep_pipeline(tmp_path)
+    runner, tracker = ComponentsRunner(), CoreTracker()
     with pytest.raises(SpecError, match=r"m\.dpth"):
         run_sweep(path, expand_grid(["m.dpth=1,2"]), runner=runner, tracker=tracker)
-    assert tracker.runs_by_id == {}
+    assert stepline.Api().runs() == []
     with pytest.raises(UsageError, match="--alias-best needs --optimize"):
         run_sweep(path, [[]], alias_best="prod", runner=runner, tracker=tracker)
 
 
 def test_why_names_changed_fields(tmp_path: Path) -> None:
-    tracker = StandinTracker()
-    runner = StandinRunner(tracker, tmp_path / "out")
+    runner, tracker = ComponentsRunner(), CoreTracker()
     path = chain(tmp_path)
     with pytest.raises(NotFound, match="step 'double' has no recorded pipeline run"):
         why(tracker, "demo", "double")
@@ -168,8 +145,7 @@ def test_predict_cache_and_renderings(tmp_path: Path) -> None:
     from stepline.pipeline.render import to_dot, to_mermaid
     from stepline.pipeline.run import plan_execution, predict_cache
 
-    tracker = StandinTracker()
-    runner = StandinRunner(tracker, tmp_path / "out")
+    runner, tracker = ComponentsRunner(), CoreTracker()
     path = chain(tmp_path)
     spec = load_pipeline(path)
     plan = plan_execution(spec, runner, tracker)
