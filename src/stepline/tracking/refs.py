@@ -23,6 +23,22 @@ class ArtifactRef:
             return int(self.selector[1:])
         return None
 
+    @property
+    def alias(self) -> str:
+        """The selector (an alias, or `vN`)."""
+        return self.selector
+
+    @property
+    def follows_latest(self) -> bool:
+        """True when the reference means "the newest version" (so it links to a producer step)."""
+        return self.selector == "latest"
+
+    def qualified(self, default_project: str | None) -> str:
+        """`project/name:selector`, with `default_project` filled in when the reference has none."""
+        project = self.project or default_project
+        base = f"{project}/{self.name}" if project else self.name
+        return f"{base}:{self.selector}"
+
     def __str__(self) -> str:
         head = f"{self.project}/" if self.project else ""
         return f"{head}{self.name}:{self.selector}"
