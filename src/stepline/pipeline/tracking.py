@@ -7,17 +7,13 @@ pipeline modules load without them.
 
 from __future__ import annotations
 
-import os
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
 from stepline.errors import NotFound, UsageError
 from stepline.pipeline.ports import OutputCallback, PreparedStep, RunFacts, StepResult, Version
-
-_SCOPE_LOCK = threading.Lock()
 
 
 class ComponentsRunner:
@@ -71,24 +67,6 @@ class ComponentsRunner:
         return result
 
 
-@contextmanager
-def _scope(execution: str | None) -> Iterator[None]:
-    """Set STEPLINE_SCOPE for a resolution in this process (serialised: env is global)."""
-    with _SCOPE_LOCK:
-        old = os.environ.get("STEPLINE_SCOPE")
-        if execution:
-            os.environ["STEPLINE_SCOPE"] = execution
-        else:
-            os.environ.pop("STEPLINE_SCOPE", None)
-        try:
-            yield
-        finally:
-            if old is None:
-                os.environ.pop("STEPLINE_SCOPE", None)
-            else:
-                os.environ["STEPLINE_SCOPE"] = old
-
-
 def _version(art: Any, project: str | None = None) -> Version:
     return Version(
         name=str(art.name).split(":")[0].split("/")[-1],
@@ -129,11 +107,10 @@ class CoreTracker:
 
     def resolve(self, ref: str) -> Version | None:
         """The version `ref` names now (outside any execution scope), or None."""
-        with _scope(None):
-            try:
-                art = self._api().artifact(ref)
-            except NotFound:
-                return None
+        try:
+            art = self._api().artifact(ref, scope=None)
+        except NotFound:
+            return None
         project = ref.split("/")[0] if "/" in ref else None
         producer = art.logged_by()
         execution = (getattr(producer, "info", None) or {}).get("execution") if producer else None
@@ -160,16 +137,15 @@ class CoreTracker:
         facts = _facts(view)
         execution = facts.info.get("execution") or run.info.get("execution")
         project = run.project or facts.project
-        with _scope(str(execution) if execution else None):
-            for name in names:
-                ref = f"{project}/{name}:latest" if project else f"{name}:latest"
-                try:
-                    art = api.artifact(ref)
-                except NotFound:
-                    continue
-                producer = art.logged_by()
-                if producer is not None and str(producer.id) == run.id:
-                    out[name] = _version(art, project)
+        for name in names:
+            ref = f"{project}/{name}:latest" if project else f"{name}:latest"
+            try:
+                art = api.artifact(ref, scope=str(execution) if execution else None)
+            except NotFound:
+                continue
+            producer = art.logged_by()
+            if producer is not None and str(producer.id) == run.id:
+                out[name] = _version(art, project)
         return out
 
     def run(self, run_id: str) -> RunFacts:
@@ -246,8 +222,7 @@ class CoreTracker:
         from stepline.tracking.naming import check_alias
 
         api = self._api()
-        with _scope(None):
-            art = api.artifact(ref)
+        art = api.artifact(ref, scope=None)
         if alias == "latest":
             raise UsageError("'latest' moves by itself to the newest version; pick another alias")
         api.backend.set_alias(art.project, art.name, int(art.version[1:]), check_alias(alias))

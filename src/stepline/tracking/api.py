@@ -8,7 +8,7 @@ from typing import Any
 
 from stepline.backends import get_backend
 from stepline.backends.base import Backend, RunQuery, RunRecord
-from stepline.tracking.artifact import Artifact, resolve
+from stepline.tracking.artifact import FROM_ENV, Artifact, resolve
 
 
 class ApiRun:
@@ -92,9 +92,16 @@ class Api:
         project = parts[-2] if len(parts) >= 2 else None
         return ApiRun(self._backend, self._backend.get_run(parts[-1], project))
 
-    def artifact(self, name: str, type: str | None = None) -> Artifact:
-        """A logged version by reference, without recording a usage edge."""
-        return Artifact._from_record(self._backend, resolve(self._backend, name, None, type))
+    def artifact(
+        self, name: str, type: str | None = None, scope: str | None = FROM_ENV
+    ) -> Artifact:
+        """A logged version by reference, without recording a usage edge.
+
+        `scope`: an execution id whose outputs `name:latest` prefers (default: STEPLINE_SCOPE).
+        """
+        return Artifact._from_record(
+            self._backend, resolve(self._backend, name, None, type, scope=scope)
+        )
 
     def set_alias(self, ref: str, alias: str) -> Artifact:
         """Point `alias` at the version `ref` names (moving it from any other version)."""

@@ -327,17 +327,28 @@ def log_artifact(
     return art
 
 
+#: `scope` default: the execution named by STEPLINE_SCOPE, if any
+FROM_ENV: Any = object()
+
+
 def resolve(
-    backend: Backend, ref: str, project: str | None, type: str | None = None
+    backend: Backend,
+    ref: str,
+    project: str | None,
+    type: str | None = None,
+    scope: str | None = FROM_ENV,
 ) -> VersionRecord:
-    """The version a reference names; `latest` prefers this execution's own output (STEPLINE_SCOPE)."""
+    """The version a reference names; `latest` prefers what execution `scope` produced or reused.
+
+    `scope` defaults to STEPLINE_SCOPE (set by the pipeline runner for its steps); None ignores it.
+    """
+    if scope is FROM_ENV:
+        scope = os.environ.get("STEPLINE_SCOPE")
     parsed = parse_ref(ref)
     target = parsed.project or project
     if target is None:
         target = _only_project_with(backend, parsed.name)
-    record = backend.resolve(
-        target, parsed.name, parsed.selector, scope=os.environ.get("STEPLINE_SCOPE")
-    )
+    record = backend.resolve(target, parsed.name, parsed.selector, scope=scope)
     if type is not None and record.type != type:
         raise Conflict(f"artifact {record.ref} has type {record.type!r}, not {type!r}")
     return record
