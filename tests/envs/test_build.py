@@ -183,3 +183,19 @@ def test_prune_removes_envs_and_orphaned_bytecode(tmp_path: Path, store: Path) -
     removed = prune(parse_duration("1s"), now=time.time() + 10)
     assert built.digest in {e.digest for e in removed} and not built.path.exists()
     assert not [p for p in stored if p.exists()]
+
+
+def test_library_test_suites_are_not_compiled(tmp_path: Path) -> None:
+    import platform
+    import sys
+
+    from stepline.envs.bytecode import compile_env
+
+    site = tmp_path / "site-packages"
+    (site / "pkg" / "tests").mkdir(parents=True)
+    (site / "pkg" / "core.py").write_text("X = 1\n")
+    (site / "pkg" / "tests" / "test_core.py").write_text("def test_x():\n    pass\n")
+    linked, compiled = compile_env(site, Path(sys.executable), platform.python_version())
+    assert (linked, compiled) == (0, 1)
+    assert list((site / "pkg" / "__pycache__").glob("core.*.pyc"))
+    assert not (site / "pkg" / "tests" / "__pycache__").exists()

@@ -5,6 +5,9 @@ is one inode in every env that has that pandas. A `.pyc` compiled for that inode
 each of those envs (CPython checks the source's mtime and size, both shared by a hard link, and
 re-points `co_filename` at the importing path). So compiled files are kept in a store keyed by
 source inode, hard-linked into each new env, and only files never seen before are compiled.
+
+Libraries' own test suites (`tests/` folders: 44 % of the files of a pandas + scikit-learn env) are
+not compiled: components do not import them, and Python compiles one on demand if one ever does.
 """
 
 from __future__ import annotations
@@ -16,6 +19,9 @@ from pathlib import Path
 from stepline.envs.lock import LogFn, run_streamed, tail
 from stepline.envs.paths import cache_dir
 from stepline.errors import EnvError
+
+#: folders whose modules are not compiled ahead of time
+SKIPPED_DIRS = frozenset({"__pycache__", "tests"})
 
 
 def cache_tag(python_version: str) -> str:
@@ -32,7 +38,7 @@ def _sources(root: Path) -> Iterator[os.DirEntry[str]]:
             with os.scandir(current) as it:
                 for entry in it:
                     if entry.is_dir(follow_symlinks=False):
-                        if entry.name != "__pycache__":
+                        if entry.name not in SKIPPED_DIRS:
                             stack.append(entry.path)
                     elif entry.name.endswith(".py") and entry.is_file(follow_symlinks=False):
                         yield entry
