@@ -12,9 +12,9 @@ Everything lives in `.stepline/` under the project root (override: STEPLINE_DIR)
 
 from __future__ import annotations
 
-TYPE_CHECKING = False  # importing typing would cost more than the rest of this module
+from stepline._version import __version__
 
-__version__ = "0.1.0"
+TYPE_CHECKING = False  # importing typing would cost more than the rest of this module
 
 __all__ = [
     "Api",

@@ -78,7 +78,7 @@ def test_errors_are_one_line_with_what_is_valid(tmp_path: Path) -> None:
     data.write_text("1")
     sl("artifacts", "put", str(data), "--name", "p/x.csv", "--type", "raw")
     proc = sl("artifacts", "show", "p/x.csv:prod", check=False)
-    assert proc.returncode == 1
+    assert proc.returncode == 3  # not found
     assert (
         proc.stderr.strip() == "error: artifact 'x.csv' has no alias 'prod'; aliases: latest (v0)"
     )
@@ -124,7 +124,7 @@ def test_gc_keeps_aliased_and_fsck_is_clean(tmp_path: Path) -> None:
     assert dry["versions"] == ["p/d:v1", "p/d:v2"]
     assert len(stepline.Api().artifact_versions("p/d")) == 4
     from stepline import backends
-    from stepline.store.gc import gc
+    from stepline.backends.gc import gc
 
     report = gc(backends.get_backend(), keep_last=1, grace_seconds=0)
     assert report.versions == ["p/d:v1", "p/d:v2"] and report.objects == 2

@@ -121,6 +121,9 @@ def test_mlflow_run_in_a_pipeline_main_is_routed_to_stepline(
     assert "step got 5" in routed.stdout  # the nested step's output flows through main.py
     monkeypatch.setenv("STEPLINE_DIR", str(tmp_path / ".stepline"))
     reset()
-    steps = stepline.Api().runs("nyc_airbnb")
-    assert len(steps) == 1 and steps[0].config["x"] == "5" and steps[0].group == "dev"
+    runs = stepline.Api().runs("nyc_airbnb")  # the root joined the project main.py set
+    assert {r.info["component"] for r in runs} == {"step", "nyc_airbnb"}
+    assert {r.group for r in runs} == {"dev"}
+    steps = [r for r in runs if r.info["component"] == "step"]
+    assert len(steps) == 1 and steps[0].config["x"] == "5"
     assert steps[0].info["component"] == "step" and steps[0].state == "finished"

@@ -67,10 +67,10 @@ entry_points: {main: {command: "python -c pass"}}
 @pytest.mark.parametrize(
     ("text", "needle"),
     [
-        ("conda_env: conda.yml\npython_env: python_env.yaml\n", ":2 (key 'python_env')"),
+        ("conda_env: conda.yml\npython_env: python_env.yaml\n", ":2:1: python_env: both"),
         (
             "entry_points:\n  main:\n    parameters:\n      x: floaty\n    command: a\n",
-            ":4 (key 'entry_points.main.parameters.x')",
+            ":4:7: entry_points.main.parameters.x: unknown parameter type",
         ),
         ("entry_points:\n  main:\n    parameters: {}\n", "needs a command"),
         ("name: x\nentry_point: {}\n", "unknown key; valid keys"),
@@ -116,7 +116,9 @@ def test_file_entry_points(tmp_path: Path) -> None:
     p = load_project(tmp_path)
     assert p.entry_point("go.py").command == "python go.py"
     assert p.entry_point("go.sh").command == "bash go.sh"
-    with pytest.raises(UnknownEntryPoint, match="declared: none"):
+    with pytest.raises(
+        UnknownEntryPoint, match=r"no MLproject in .*-e script\.py \(here: go\.py\)"
+    ):
         p.entry_point("main")
     with pytest.raises(UnknownEntryPoint, match="does not exist"):
         p.entry_point("nope.py")

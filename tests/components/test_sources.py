@@ -3,7 +3,8 @@ from pathlib import Path
 
 import pytest
 
-from stepline.components.sources import SourceNotFound, resolve_source, tree_digest
+from stepline.components.sources import SourceNotFound, resolve_source
+from stepline.components.tree import tree_digest
 
 
 @pytest.fixture(autouse=True)
@@ -83,6 +84,8 @@ def test_errors(repo: Path, tmp_path: Path) -> None:
 
 
 def test_tree_digest_ignores_run_outputs(tmp_path: Path) -> None:
+    tmp_path = tmp_path / "c"  # beside the test's cache folder, not around it
+    tmp_path.mkdir()
     (tmp_path / "run.py").write_text("print(1)\n")
     d0 = tree_digest(tmp_path)
     (tmp_path / "__pycache__").mkdir()

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from stepline.components.mlproject import EnvRef
 from stepline.envs.build import build_env, env_digest
 from stepline.envs.dockerfile import dockerfile
 from stepline.envs.interpreters import select
 from stepline.envs.lock import Lock, resolve_lock
 from stepline.envs.manager import activate, plan_env
+from stepline.envs.ref import EnvRef
 from stepline.envs.registry import list_envs, parse_duration, prune
 from stepline.envs.spec import load_spec
 from stepline.errors import EnvError
@@ -130,7 +130,7 @@ def test_lock_is_cached_and_stable(shared_cache: Path, tmp_path: Path) -> None:
 
 
 def test_prune(shared_cache: Path, tmp_path: Path) -> None:
-    from stepline.envs.manager import build_path
+    from stepline.components.environment import build_path
 
     (tmp_path / "requirements.txt").write_text("tomli==2.0.1\n")
     build_path(tmp_path)
@@ -148,7 +148,7 @@ def test_prune(shared_cache: Path, tmp_path: Path) -> None:
 
 
 def test_bytecode_is_shared_between_envs(shared_cache: Path, tmp_path: Path) -> None:
-    from stepline.envs.manager import build_path
+    from stepline.components.environment import build_path
 
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
@@ -172,7 +172,7 @@ def test_bytecode_is_shared_between_envs(shared_cache: Path, tmp_path: Path) -> 
 
 
 def test_prune_removes_envs_and_orphaned_bytecode(tmp_path: Path, store: Path) -> None:
-    from stepline.envs.manager import build_path
+    from stepline.components.environment import build_path
     from stepline.envs.paths import cache_dir
 
     (tmp_path / "requirements.txt").write_text("six==1.16.0\n")

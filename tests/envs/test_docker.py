@@ -3,9 +3,9 @@ from pathlib import Path
 
 import pytest
 
-from stepline.components.mlproject import DockerEnv, EnvRef
 from stepline.envs.docker import check_engine, docker_argv
 from stepline.envs.manager import activate, plan_env
+from stepline.envs.ref import DockerEnv, EnvRef
 from stepline.errors import EnvError
 
 

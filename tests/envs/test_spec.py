@@ -54,7 +54,7 @@ dependencies:
     spec = load_spec(comp / "conda.yml")
     assert spec.kind == "conda" and spec.python == "3.13.0"
     assert spec.layers == (
-        ("requests==2.31.0.*",),
+        ("requests==2.31.0.*", "setuptools<82"),
         ("mlflow==3.3.2", f"-e {tmp_path / 'components'}"),
     )
     assert spec.wants_wandb
@@ -65,18 +65,14 @@ dependencies:
 def test_course_starter_bug_wandb_single_equals_is_replaced(tmp_path: Path) -> None:
     (tmp_path / "conda.yml").write_text("dependencies:\n  - pip:\n    - wandb=0.21.3\n")
     spec = load_spec(tmp_path / "conda.yml")
-    assert spec.wants_wandb and spec.layers == ()
+    assert spec.wants_wandb and spec.layers == (("setuptools<82",),)  # a pip section: pip's
 
 
 @pytest.mark.parametrize(
     ("dep", "line", "needle"),
     [
-        ("  - git=2.30.2\n", 3, "no PyPI equivalent"),
-        (
-            "  - pip:\n    - git+https://github.com/u/r.git#egg=wandb-utils&subdirectory=c\n",
-            4,
-            "installs from git",
-        ),
+        ("  - gcc=12\n", 3, "no PyPI equivalent"),
+        ("  - libstdcxx-ng\n", 3, "no PyPI equivalent"),
     ],
 )
 def test_conda_errors_name_the_line(tmp_path: Path, dep: str, line: int, needle: str) -> None:
@@ -103,7 +99,7 @@ def test_pyproject_and_errors(tmp_path: Path) -> None:
     spec = load_spec(tmp_path / "pyproject.toml")
     assert spec.layers == (("six",),) and spec.wants_wandb
     (tmp_path / "python_env.yaml").write_text("python: 3.12\ndeps: []\n")
-    with pytest.raises(SpecError, match=r"python_env.yaml:2 \(key 'deps'\): unknown key"):
+    with pytest.raises(SpecError, match=r"python_env.yaml:2:1: deps: unknown key"):
         load_spec(tmp_path / "python_env.yaml")
     with pytest.raises(SpecError, match="no env spec found"):
         load_spec(

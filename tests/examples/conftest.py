@@ -70,3 +70,18 @@ def run_component(
             f"\n--- stderr\n{proc.stderr[-5000:]}"
         )
     return proc
+
+
+@pytest.fixture()
+def small_samples(tmp_path: Path) -> tuple[Path, Path]:
+    """3,000 generated rows of each rental sample: small1.csv (sample1's market), small2.csv."""
+    paths = []
+    for variant in (1, 2):
+        path = tmp_path / f"small{variant}.csv"
+        subprocess.run(
+            [sys.executable, str(EXAMPLES / "rental_prices" / "data" / "generate.py"),
+             "--variant", str(variant), "--rows", "3000", "--out", str(path)],
+            check=True, capture_output=True, timeout=60,
+        )  # fmt: skip
+        paths.append(path)
+    return paths[0], paths[1]

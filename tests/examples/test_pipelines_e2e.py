@@ -117,20 +117,6 @@ def test_etl_downloads_from_a_local_http_server(tmp_path: Path, http_root) -> No
     engine.dispose()
 
 
-@pytest.fixture()
-def small_samples(tmp_path: Path) -> tuple[Path, Path]:
-    paths = []
-    for variant in (1, 2):
-        path = tmp_path / f"small{variant}.csv"
-        subprocess.run(
-            [sys.executable, str(EXAMPLES / "rental_prices" / "data" / "generate.py"),
-             "--variant", str(variant), "--rows", "3000", "--out", str(path)],
-            check=True, capture_output=True, timeout=60,
-        )  # fmt: skip
-        paths.append(path)
-    return paths[0], paths[1]
-
-
 def test_rental_prices_end_to_end_then_new_data_fails_the_check(
     tmp_path: Path, small_samples: tuple[Path, Path]
 ) -> None:
@@ -178,7 +164,9 @@ def test_rental_prices_end_to_end_then_new_data_fails_the_check(
     )  # fmt: skip
     promoted = api(tmp_path).artifact(f"{name}:v1")
     assert "prod" in promoted.aliases
-    assert any(r.job_type == "test_regression_model" for r in promoted.used_by())
+    # the step's run; its job_type is the one the component's own init() passes
+    tested_v1 = [r for r in promoted.used_by() if r.info.get("step") == "test_regression_model"]
+    assert tested_v1 and {r.job_type for r in tested_v1} == {"test_model"}
 
     # a sweep of the training step: the export with the lowest validation MAE becomes `prod`
     sweep = stepline_run(

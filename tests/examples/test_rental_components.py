@@ -198,6 +198,14 @@ def test_train_then_test_the_exported_model(chain: Path) -> None:
     assert "prod" in export.aliases
     assert "MLmodel" in export.files()
     assert export.metadata["n_estimators"] == 20
+    # the training rows' profile: in the package, and logged beside it for lineage and monitor
+    assert "reference_profile.json" in export.files()
+    (profile,) = api(chain).artifacts(type_name="profile")
+    assert profile.name == "random_forest_export.profile"
+    assert profile.metadata["model"] == export.qualified_name
+    assert profile.metadata["training_data"] == [
+        artifact("trainval_data.csv:latest", chain).qualified_name
+    ]
 
     # the package: signature, input example, safe loading, predictions on rows with gaps
     from stepline import models

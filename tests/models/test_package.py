@@ -160,9 +160,9 @@ def _mlflow_python(tmp_path_factory: pytest.TempPathFactory) -> str:
     given = os.environ.get("STEPLINE_TEST_MLFLOW_PYTHON")
     if given:
         return given
-    uv = shutil.which("uv")
-    if uv is None:
-        pytest.skip("uv is not installed; set STEPLINE_TEST_MLFLOW_PYTHON instead")
+    from stepline.envs.uv import uv_bin
+
+    uv = uv_bin()
     from importlib.metadata import version
 
     venv = tmp_path_factory.mktemp("mlflow") / "venv"
@@ -263,3 +263,24 @@ def test_code_paths_ship_user_code(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     loaded = load(tmp_path / "pkg", trust=["rental_features.double"])
     np.testing.assert_allclose(loaded.predict(frame), [10.0])
     assert sys.modules["rental_features"].__file__.startswith(str(tmp_path / "pkg"))
+
+
+@pytest.mark.parametrize("content", ["pickle", "garbage", "empty"])
+def test_a_file_that_is_not_skops_is_refused_naming_it(tmp_path: Path, rental, content) -> None:
+    """A pickle (or anything else) saved as model.skops: a clear error, nothing unpickled."""
+    import pickle
+
+    model = rental[2]
+    save(model, tmp_path / "pkg")
+    file = tmp_path / "pkg" / "model.skops"
+    data = {"pickle": pickle.dumps(model), "garbage": b"not a model\n", "empty": b""}[content]
+    file.write_bytes(data)
+    with pytest.raises(ModelError) as err:
+        load(tmp_path / "pkg")
+    message = str(err.value)
+    assert str(file) in message
+    assert "is not a skops file" in message
+    if content == "pickle":
+        assert "pickle" in message and "serialization_format: pickle" in message
+    with pytest.raises(ModelError, match="is not a skops file"):
+        load(tmp_path / "pkg", trust=True)

@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from stepline.cli.models import cli
+from stepline.cli import cli
 from stepline.errors import ModelError
 from stepline.models import save
 from stepline.models.predict import predict

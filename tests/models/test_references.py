@@ -14,8 +14,8 @@ from click.testing import CliRunner
 
 import stepline
 from stepline import registry
-from stepline.cli.models import cli
-from stepline.errors import NotFound
+from stepline.cli import cli
+from stepline.errors import InvalidReference, NotFound, VersionNotFound
 from stepline.models import load, save, set_registry_resolver
 
 
@@ -57,6 +57,21 @@ def test_load_and_predict_by_registry_reference(tmp_path: Path, rental) -> None:
     loaded = load("rental_prices@prod")
     np.testing.assert_allclose(loaded.predict(frame), model.predict(frame))
     assert load("models:/rental_prices/1").model_uuid == loaded.model_uuid
+    # one grammar: the registry and the model loader take the same forms
+    by_version = registry.resolve("rental_prices:v1")
+    for form in (
+        "models:/rental_prices/1",
+        "models:/rental_prices@prod",
+        "rental_prices@prod",
+        "rental_prices:1",
+        "rental_prices",
+    ):
+        assert registry.resolve(form) == by_version, form
+    assert load("models:/rental_prices@prod").model_uuid == loaded.model_uuid
+    with pytest.raises(InvalidReference, match=r"'models:/rental_prices/x' is malformed; write"):
+        load("models:/rental_prices/x")
+    with pytest.raises(VersionNotFound, match="has no alias 'staging'; aliases: prod"):
+        registry.resolve("rental_prices@staging")
     frame.to_csv(tmp_path / "in.csv", index=False)
     res = CliRunner().invoke(
         cli,

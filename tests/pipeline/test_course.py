@@ -92,6 +92,16 @@ def test_course_root_runs_caches_and_sweeps(root: Path) -> None:
         assert used.logged_by().id == runs["make"]["run"]
     values = sorted(api.run(r["run"]).summary["b"] for r in sweep["steps"] if r["step"] == "double")
     assert values == [14.0, 16.0]
+    # each Hydra job is an execution of the root, ended with the root run
+    for execution in executions:
+        record = api.backend.get_execution(execution)
+        assert record.state == "finished" and record.ended_at is not None
+        assert (record.project, record.group, record.pipeline) == (
+            "course_demo",
+            "development",
+            root.name,
+        )
+        assert record.parameters["launch"] == sweep["execution"]
 
 
 def test_real_mlflow_stays_importable_and_failures_raise(root: Path) -> None:
@@ -126,3 +136,33 @@ def test_real_mlflow_stays_importable_and_failures_raise(root: Path) -> None:
     )
     assert proc.returncode == 1
     assert "exit code 3" in proc.stdout + proc.stderr
+
+
+def test_root_run_joins_the_project_and_group_of_its_steps(root: Path) -> None:
+    """`runs ls -p course_demo` shows one execution: the root beside the steps main.py placed."""
+    result = stepline_run(root)
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")]),
+    }
+    listed = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "stepline"),
+            "runs",
+            "ls",
+            "-p",
+            "course_demo",
+            "--json",
+        ],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert listed.returncode == 0, listed.stderr
+    runs = {r["id"]: r for r in json.loads(listed.stdout)}
+    root_run = runs[result["run_id"]]
+    assert root_run["job_type"] == "pipeline" and root_run["group"] == "development"
+    assert {r["group"] for r in runs.values()} == {"development"} and len(runs) == 3
+    assert stepline.Api().runs("uncategorized") == []

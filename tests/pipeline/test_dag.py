@@ -9,8 +9,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from stepline.errors import SpecError
+from stepline.formats.refs import ArtifactRef, parse_ref
 from stepline.pipeline.dag import build_dag
-from stepline.pipeline.refs import ArtifactRef, parse_ref
 
 
 @dataclass

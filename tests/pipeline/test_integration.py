@@ -203,3 +203,28 @@ def test_scope_after_cache_hit_in_a_sweep(project: Path) -> None:
     tracker = CoreTracker()
     res = run_sweep(project, expand_grid(["v=1,2,3", "f=2,4"]), jobs=2, tracker=tracker)
     check_scope(res.points)
+
+
+def test_runner_and_tracker_on_a_backend_handed_in(project: Path, tmp_path: Path) -> None:
+    """A server request or a Ray driver hands in its backend: every run of the execution, and
+    what its components log, goes there and not to the store STEPLINE_DIR names."""
+    from stepline.backends.local import LocalBackend
+    from stepline.pipeline.tracking import ComponentsRunner
+    from stepline.tracking.api import Api
+
+    other = LocalBackend(tmp_path / "team-store")
+    try:
+        result = run_pipeline(
+            load_pipeline(project),
+            runner=ComponentsRunner(other),
+            tracker=CoreTracker(other),
+        )
+        assert result.ok, {n: (s.state, s.reason) for n, s in result.steps.items()}
+        api = Api(other)
+        score = api.run(result.steps["score"].run_id)
+        assert score.state == "finished" and score.summary["mae"] == 6  # |3 * 2 - 12|
+        assert api.run(result.run_id).job_type == "pipeline"
+        assert [a.name for a in score.logged_artifacts()] == ["model"]
+        assert stepline.Api().runs("demo") == []  # the configured store saw nothing
+    finally:
+        other.close()

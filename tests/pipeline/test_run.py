@@ -63,6 +63,21 @@ def test_run_then_everything_hits_the_cache(tmp_path: Path) -> None:
     assert record.job_type == "pipeline" and record.info["status"] == "finished"
     assert record.info["steps"]["make"]["state"] == "cached"
     assert record.info["dag"]["double"] == ["make"]
+    # each execution has a typed record, and its runs carry its id in an indexed column
+    backend = api.backend
+    for result in (first, second):
+        execution = backend.get_execution(result.execution_id)
+        assert (execution.pipeline, execution.group, execution.state) == (
+            "demo",
+            result.group,
+            "finished",
+        )
+        assert execution.ended_at is not None and execution.started_at <= execution.ended_at
+        runs = backend.execution_runs(result.execution_id)
+        assert {r.job_type for r in runs} == {"pipeline", *result.steps}
+        assert all(r.execution_id == result.execution_id for r in runs)
+    step = backend.get_run(first.steps["double"].run_id)
+    assert step.cache_key == first.steps["double"].cache_key == step.info["cache_key"]
 
 
 def test_changed_parameter_reruns_only_what_changed(tmp_path: Path) -> None:
@@ -238,9 +253,34 @@ def test_absolute_file_parameter_content_is_in_the_key(tmp_path: Path) -> None:
     res = go(path)
     assert res.steps["train"].state == "finished"
     fields = stepline.Api().run(res.steps["train"].run_id).info["cache_fields"]
-    assert f"file:{cfg}" in fields["inputs"]
+    assert fields["parameters"]["rf_config"].startswith("file content blake3:")
+    assert str(cfg) not in str(fields)  # the content is keyed, not the path
     model = stepline.Api().artifact("demo/model:latest")
     assert model.version == "v1" and model.logged_by().id == res.steps["train"].run_id
+
+
+def test_file_parameter_whose_path_changes_each_run_is_keyed_on_content(tmp_path: Path) -> None:
+    # Hydra writes rf_config.json to a new outputs/<date>/<time>/ folder on every run
+    component(tmp_path, "train", 'cat {rf_config} > "$STEPLINE_OUT/model"', {"rf_config": None})
+    first = tmp_path / "outputs" / "2026-12-01" / "10-00-00" / "rf_config.json"
+    second = tmp_path / "outputs" / "2026-12-01" / "10-05-00" / "rf_config.json"
+    for cfg in (first, second):
+        cfg.parent.mkdir(parents=True)
+        cfg.write_text('{"max_depth": 10}')
+    states = []
+    for cfg in (first, second):
+        path = pipeline(
+            tmp_path,
+            {
+                "train": {
+                    "component": "components/train",
+                    "parameters": {"rf_config": str(cfg)},
+                    "outputs": ["model"],
+                }
+            },
+        )
+        states.append(go(path).steps["train"].state)
+    assert states == ["finished", "cached"]
 
 
 def test_error_line_picks_the_exception() -> None:

@@ -66,17 +66,20 @@ def test_remove_override() -> None:
 def test_bad_interpolation_names_step_and_key(etl: Path) -> None:
     edit(etl, lambda d: d["steps"]["basic_cleaning"]["parameters"].update(min_price="${etl.nope}"))
     with pytest.raises(
-        SpecError, match=r"step 'basic_cleaning': parameters\.min_price: .*etl\.nope"
+        SpecError,
+        match=r"pipeline\.yaml:\d+:\d+: steps\.basic_cleaning\.parameters\.min_price: .*etl\.nope",
     ):
         load_pipeline(etl)
 
 
 def test_unknown_keys(etl: Path) -> None:
     edit(etl, lambda d: d["steps"]["download"].update(output=["x"]))
-    with pytest.raises(SpecError, match=r"step 'download': unknown key 'output'"):
+    with pytest.raises(
+        SpecError, match=r"pipeline\.yaml:\d+:5: steps\.download\.output: unknown key"
+    ):
         load_pipeline(etl)
     edit(etl, lambda d: (d["steps"]["download"].pop("output"), d.update(stepz=1)))
-    with pytest.raises(SpecError, match=r"unknown key 'stepz'"):
+    with pytest.raises(SpecError, match=r"pipeline\.yaml:\d+:1: stepz: unknown key"):
         load_pipeline(etl)
 
 
@@ -84,23 +87,25 @@ def test_unknown_component_entry_point_and_parameter(etl: Path) -> None:
     path = etl / "pipeline.yaml"
     original = path.read_text()
     edit(etl, lambda d: d["steps"]["download"].update(component="components/nothere"))
-    with pytest.raises(SpecError, match=r"step 'download': component 'components/nothere'"):
+    with pytest.raises(
+        SpecError, match=r"steps\.download\.component: 'components/nothere': no directory"
+    ):
         load_pipeline(etl)
     path.write_text(original)
     edit(etl, lambda d: d["steps"]["download"].update(entry_point="train"))
     with pytest.raises(
-        SpecError, match=r"step 'download': entry_point 'train'.*entry points: main"
+        SpecError, match=r"steps\.download\.entry_point: .*no entry point 'train'; declared: main"
     ):
         load_pipeline(etl)
     path.write_text(original)
     edit(etl, lambda d: d["steps"]["download"]["parameters"].update(smaple="x"))
     with pytest.raises(
-        SpecError, match=r"step 'download': parameters\.smaple.*declared: artifact_name"
+        SpecError, match=r"steps\.download\.parameters\.smaple: .*declared: artifact_name"
     ):
         load_pipeline(etl)
     path.write_text(original)
     edit(etl, lambda d: d["steps"]["download"]["parameters"].pop("sample"))
-    with pytest.raises(SpecError, match=r"step 'download': parameters\.sample is required"):
+    with pytest.raises(SpecError, match=r"steps\.download\.parameters\.sample: required by"):
         load_pipeline(etl)
 
 
@@ -122,11 +127,16 @@ def test_duplicate_output_and_bad_refs(etl: Path) -> None:
     path = etl / "pipeline.yaml"
     original = path.read_text()
     edit(etl, lambda d: d["steps"]["data_split"].update(outputs=["sample.csv"]))
-    with pytest.raises(SpecError, match=r"output 'sample.csv' is also produced by step 'download'"):
+    with pytest.raises(
+        SpecError,
+        match=r"steps\.data_split\.outputs\[0\]: output 'sample.csv' is also produced by step 'download'",
+    ):
         load_pipeline(etl)
     path.write_text(original)
     edit(etl, lambda d: d["steps"]["data_split"].update(inputs=["a:b:c"]))
-    with pytest.raises(SpecError, match=r"step 'data_split': inputs\[0\]"):
+    with pytest.raises(
+        SpecError, match=r"steps\.data_split\.inputs\[0\]: artifact reference 'a:b:c' is malformed"
+    ):
         load_pipeline(etl)
     path.write_text(original)
     edit(etl, lambda d: d["steps"]["data_split"].update(after=["nope"]))

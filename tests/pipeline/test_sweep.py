@@ -166,3 +166,19 @@ def test_predict_cache_and_renderings(tmp_path: Path) -> None:
     assert "s_make -->|a.txt| s_double" in mermaid and 's_make["make<br/>hit"]' in mermaid
     dot = to_dot(spec, plan.dag)
     assert '"double" -> "report" [label="b.txt"];' in dot and dot.rstrip().endswith("}")
+
+
+def test_why_compares_with_the_closest_earlier_run_and_names_versions(tmp_path: Path) -> None:
+    runner, tracker = ComponentsRunner(), CoreTracker()
+    path = chain(tmp_path)
+    first = run_pipeline(load_pipeline(path), runner=runner, tracker=tracker)
+    second = run_pipeline(load_pipeline(path, ["f=9", "v=2"]), runner=runner, tracker=tracker)
+    changed = why(tracker, "demo", "double", execution=second.execution_id)
+    inputs = [c for c in changed.changes if c.field == "inputs"]
+    assert [(c.before, c.after) for c in inputs] == [("v0", "v1")]  # versions, not digests
+    # back to the first configuration: the newest earlier run (second) differs in two fields,
+    # the first run in none, so `why` compares with the first
+    third = run_pipeline(load_pipeline(path), runner=runner, tracker=tracker)
+    report = why(tracker, "demo", "double", execution=third.execution_id)
+    assert report.hit and report.run.info["cached_from"] == first.steps["double"].run_id
+    assert report.previous.id == first.steps["double"].run_id and report.changes == []

@@ -40,9 +40,9 @@ def test_versions_dedup_and_latest(tmp_path: Path) -> None:
     api = stepline.Api()
     assert api.artifact("nyc/clean_sample.csv:latest").version == "v1"
     assert api.artifact("clean_sample.csv:reference").version == "v0"
-    back = log_file(f, "a,b\n1,2\n")  # equal to v0 but not to latest: a new version
-    assert back.version == "v2"
-    assert [a.version for a in api.artifact_versions("nyc/clean_sample.csv")] == ["v0", "v1", "v2"]
+    back = log_file(f, "a,b\n1,2\n")  # equal to v0, not to latest: v0 again (W&B #11340)
+    assert back.version == "v0" and back.aliases == ["latest", "reference"]
+    assert [a.version for a in api.artifact_versions("nyc/clean_sample.csv")] == ["v0", "v1"]
 
 
 def test_metadata_is_not_part_of_the_digest(tmp_path: Path) -> None:
@@ -244,3 +244,22 @@ def test_api_set_alias(tmp_path: Path) -> None:
     assert art.version == "v0" and "prod" in art.aliases
     with pytest.raises(UsageError, match="latest"):
         stepline.Api().set_alias("nyc/clean_sample.csv:v0", "latest")
+
+
+def test_logging_a_b_a_returns_v0_again_and_says_it_is_unchanged(tmp_path: Path) -> None:
+    import stepline
+
+    made = []
+    for text in ("A", "B", "A"):
+        (tmp_path / "zen.txt").write_text(text)
+        with stepline.init(project="exercise_1", reinit="create_new") as run:
+            art = stepline.Artifact("zen_of_python", type="text_file")
+            art.add_file(tmp_path / "zen.txt")
+            assert art.new_version is None  # a draft
+            logged = run.log_artifact(art)
+            made.append((logged.version, logged.new_version))
+    assert made == [("v0", True), ("v1", True), ("v0", False)]
+    api = stepline.Api()
+    assert api.artifact("exercise_1/zen_of_python:latest").version == "v0"
+    assert api.artifact("exercise_1/zen_of_python:v1").aliases == []
+    assert api.artifact("exercise_1/zen_of_python:latest").new_version is None

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 import stepline
+from stepline.backends.fsck import fsck
 from stepline.errors import CorruptObject
-from stepline.store.fsck import fsck
 
 
 def run_script(code: str, **kw: object) -> subprocess.Popen[str]:

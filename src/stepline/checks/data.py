@@ -31,12 +31,13 @@ def is_local(ref: str) -> bool:
 
 
 def start_run(job_type: str = "data_tests") -> Any:
-    """`stepline.init(job_type=...)`: returns the active run when there is one."""
-    import stepline
+    """`stepline.init(job_type=...)`: returns the active run when there is one.
 
-    init = getattr(stepline, "init", None)
-    if init is None:
-        raise UsageError("this stepline has no tracking API (stepline.init); pass a CSV path")
+    The checks run as a component's own code (in its pytest process), so they start their run
+    as user code does: attached to the step's run when stepline started the component.
+    """
+    from stepline.tracking.run import init
+
     return init(job_type=job_type)
 
 

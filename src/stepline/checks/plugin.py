@@ -26,13 +26,13 @@ option added twice.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import pytest
 
 from stepline.checks.data import is_local, read_artifact_csv, start_run
+from stepline.settings import current
 
 # name -> (type, default, help)
 DEFAULT_OPTIONS: dict[str, tuple[type, Any, str]] = {
@@ -71,7 +71,7 @@ def stepline_run(request: Any) -> Iterator[Any]:
     it (STEPLINE_RUN_ID set: the component runner finishes the step's run)."""
     run = start_run("data_tests")
     yield run
-    if not os.environ.get("STEPLINE_RUN_ID"):
+    if not current().run_id:
         run.finish(exit_code=1 if request.session.testsfailed else 0)
 
 

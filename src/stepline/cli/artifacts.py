@@ -7,10 +7,12 @@ from pathlib import Path
 import click
 
 from stepline.cli import _output as out
+from stepline.formats.refs import parse_ref
 
 
 def _project_and_ref(ref: str, project: str | None) -> str:
-    return f"{project}/{ref}" if project and "/" not in ref else ref
+    parsed = parse_ref(ref)
+    return parsed.qualified(project) if project and parsed.project is None else ref
 
 
 @click.group()
@@ -67,21 +69,10 @@ def artifacts_show(ref: str, project: str | None, all_versions: bool, as_json: b
     if all_versions:
         versions = api.artifact_versions(ref)
         if as_json:
-            out.emit_json(
-                [
-                    {
-                        "ref": v.qualified_name,
-                        "digest": v.digest,
-                        "aliases": v.aliases,
-                        "size": v.size,
-                        "created_at": v.created_at,
-                    }
-                    for v in versions
-                ]
-            )
+            out.emit_json([v.to_dict() for v in versions])
             return
         out.table(
-            ref.split(":")[0],
+            parse_ref(ref).base,
             ["version", "aliases", "files", "size", "digest", "created"],
             [
                 [
@@ -97,25 +88,12 @@ def artifacts_show(ref: str, project: str | None, all_versions: bool, as_json: b
         )
         return
     art = api.artifact(ref)
+    if as_json:
+        out.emit_json(art.to_dict(detail=True))
+        return
     producer = art.logged_by()
     consumers = art.used_by()
     manifest = art.manifest()
-    if as_json:
-        out.emit_json(
-            {
-                "ref": art.qualified_name,
-                "type": art.type,
-                "digest": art.digest,
-                "aliases": art.aliases,
-                "description": art.description,
-                "metadata": art.metadata,
-                "created_at": art.created_at,
-                "files": {p: e.to_json() for p, e in sorted(manifest.entries.items())},
-                "logged_by": producer.id if producer else None,
-                "used_by": [r.id for r in consumers],
-            }
-        )
-        return
     c = out.console()
     c.print(f"[bold]{art.qualified_name}[/] ({art.type})  aliases: {', '.join(art.aliases)}")
     c.print(
@@ -156,22 +134,37 @@ def artifacts_put(
     project: str | None,
     as_json: bool,
 ) -> None:
-    """Log a file or folder as a new version (none if it equals latest).
+    """Log a file or folder as a new version; content already stored as a version makes none
+    and prints "unchanged (vN)".
 
     Example: stepline artifacts put data/sample1.csv --name nyc_airbnb/sample.csv --type raw_data
     """
-    import os
-
+    from stepline.backends import open_backend
+    from stepline.cli._progress import live
+    from stepline.settings import current
     from stepline.tracking.artifact import put_path
 
+    settings = current()
     proj, _, bare = name.rpartition("/")
-    proj = proj or project or os.environ.get("STEPLINE_PROJECT") or "uncategorized"
-    art = put_path(path, bare, type_, proj, description, aliases)
+    proj = proj or project or settings.project or "uncategorized"
+    with live():
+        art = put_path(
+            path, bare, type_, proj, description, aliases, backend=open_backend(settings)
+        )
     if as_json:
-        out.emit_json({"ref": art.qualified_name, "digest": art.digest, "aliases": art.aliases})
+        out.emit_json(
+            {
+                "ref": art.qualified_name,
+                "digest": art.digest,
+                "aliases": art.aliases,
+                "created": bool(art.new_version),
+            }
+        )
     else:
+        state = "" if art.new_version else f" unchanged ({art.version}): same content"
         click.echo(
-            f"{art.qualified_name}  aliases: {', '.join(art.aliases)}  digest: {art.digest[:12]}"
+            f"{art.qualified_name}{state}  aliases: {', '.join(art.aliases)}"
+            f"  digest: {art.digest[:12]}"
         )
 
 
@@ -184,10 +177,13 @@ def artifacts_get(ref: str, root: Path | None, project: str | None) -> None:
 
     Example: stepline artifacts get nyc_airbnb/random_forest_export:prod --root model
     """
+    from stepline.cli._progress import live
     from stepline.tracking.api import Api
 
     art = Api().artifact(_project_and_ref(ref, project))
-    click.echo(art.download(root))
+    with live():
+        folder = art.download(root)
+    click.echo(folder)
 
 
 @artifacts.command("alias")

@@ -1,14 +1,16 @@
-"""`stepline component new|run`."""
+"""`stepline component new|run|test`."""
 
 from __future__ import annotations
 
 import os
 import sys
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import click
 
+from stepline.cli._constraints import apply_constraints, constraint_option
 from stepline.errors import UsageError
 
 
@@ -84,6 +86,7 @@ def _parse_params(pairs: tuple[str, ...]) -> dict[str, str]:
     "tracked, cached stepline step; 'real' leaves mlflow.run alone.",
 )
 @click.option("--quiet", is_flag=True, help="Do not stream the env build log.")
+@constraint_option
 def run(
     uri: str,
     entry_point: str,
@@ -97,6 +100,7 @@ def run(
     wandb: str,
     mlflow_run: str,
     quiet: bool,
+    constraints: tuple[str, ...],
 ) -> None:
     """Run a component; its output streams live, prefixed; the exit code is the component's.
 
@@ -105,16 +109,12 @@ def run(
     """
     from stepline.components.runner import execute, prepare
 
+    apply_constraints(constraints)
     step = prepare(uri, entry_point, _parse_params(params), env_manager, version, wandb=wandb)
     prefix = click.style(f"[{step.name}]", fg="cyan")
     env_prefix = click.style(f"[{step.name} env]", dim=True)
 
-    def on_output(stream: str, line: str) -> None:
-        if stream == "env":
-            if not quiet:
-                click.echo(f"{env_prefix} {line}", err=True)
-        else:
-            click.echo(f"{prefix} {line}", err=stream == "stderr")
+    from stepline.cli._progress import Reporter, live
 
     click.echo(
         click.style(
@@ -130,15 +130,31 @@ def run(
 
         extra_env = hook_env(uuid.uuid4().hex[:12])
         os.environ.update(extra_env)  # the env activation reads PYTHONPATH from here
-    result = execute(
-        step,
-        project=project,
-        group=group,
-        job_type=job_type,
-        run_name=run_name,
-        extra_env=extra_env,
-        on_output=on_output,
-    )
+
+    def printer(bars: Reporter) -> Callable[[str, str], None]:
+        def on_output(stream: str, line: str) -> None:
+            if stream == "env":
+                bars.env_line(line)
+                if not quiet:
+                    click.echo(f"{env_prefix} {line}", err=True)
+            else:
+                bars.step_line(line)
+                click.echo(f"{prefix} {line}", err=stream == "stderr")
+
+        return on_output
+
+    with live() as bars:
+        bars.step_started(step.name)
+        result = execute(
+            step,
+            project=project,
+            group=group,
+            job_type=job_type,
+            run_name=run_name,
+            extra_env=extra_env,
+            on_output=printer(bars),
+        )
+        bars.step_ended()
     color = "green" if result.status == "finished" else "red"
     click.echo(
         click.style(
@@ -148,4 +164,50 @@ def run(
         ),
         err=True,
     )
+    if result.status == "failed" and result.exit_code == 0:
+        from stepline.tracking.api import Api
+
+        info = Api().run(result.run_id).info
+        if info.get("lost_points"):
+            click.echo(
+                click.style(
+                    f"run {result.run_id} lost {info['lost_points']:,} of"
+                    f" {info.get('logged_points', info['lost_points']):,} metric points"
+                    f" ({info.get('lost_reason', 'unknown')})",
+                    fg="red",
+                ),
+                err=True,
+            )
+        sys.exit(1)
     sys.exit(result.exit_code if result.exit_code >= 0 else 128 - result.exit_code)
+
+
+@cli.command("test", context_settings={"ignore_unknown_options": True})
+@click.argument("path")
+@click.argument("pytest_args", nargs=-1, type=click.UNPROCESSED)
+@click.option(
+    "--env-manager",
+    type=click.Choice(["local", "uv", "conda", "docker"]),
+    help="As for `component run` (default: the one the component's env file implies).",
+)
+@click.option("--quiet", is_flag=True, help="Do not stream the env build log.")
+def test(path: str, pytest_args: tuple[str, ...], env_manager: str | None, quiet: bool) -> None:
+    """Run a component's own tests (pytest) inside its environment; exit with pytest's code.
+
+    Arguments after PATH go to pytest.
+
+    Example: stepline component test components/data_check -- -k row_count
+    """
+    from stepline.components.testing import run_tests
+
+    env_prefix = click.style(f"[{Path(path).name} env]", dim=True)
+
+    def on_output(stream: str, line: str) -> None:
+        if stream == "env":
+            if not quiet:
+                click.echo(f"{env_prefix} {line}", err=True)
+        else:
+            click.echo(line, err=stream == "stderr")
+
+    rc = run_tests(path, pytest_args, env_manager, on_output)
+    sys.exit(rc if rc >= 0 else 128 - rc)

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from stepline.cli import _output as out
+from stepline.cli._constraints import apply_constraints, constraint_option
 
 
 @click.group("env")
@@ -20,19 +21,27 @@ def cli() -> None:
 @click.option("--env-manager", type=click.Choice(["uv", "conda"]), help="Default: from the spec.")
 @click.option("--refresh", is_flag=True, help="Re-resolve the lock even if one is cached.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def build(path: str, env_manager: str | None, refresh: bool, as_json: bool) -> None:
+@constraint_option
+def build(
+    path: str, env_manager: str | None, refresh: bool, as_json: bool, constraints: tuple[str, ...]
+) -> None:
     """Build (or reuse) the env of a component directory or spec file, streaming the log.
 
-    Example: stepline env build components/get_data
+    Example: stepline env build components/get_data -c 'numpy<2.4'
     """
-    from stepline.envs.manager import build_path
+    from stepline.cli._progress import live
+    from stepline.components.environment import build_path
 
-    def on_log(line: str) -> None:
-        if not as_json:
-            click.echo(click.style(line, dim=True), err=True)
-
+    apply_constraints(constraints)
     started = time.perf_counter()
-    active = build_path(Path(path), env_manager, on_log=on_log, refresh=refresh)
+    with live() as bars:
+
+        def on_log(line: str) -> None:
+            bars.env_line(line)
+            if not as_json:
+                click.echo(click.style(line, dim=True), err=True)
+
+        active = build_path(Path(path), env_manager, on_log=on_log, refresh=refresh)
     built = active.built
     data = {
         "digest": active.plan.digest,
@@ -119,8 +128,8 @@ def dockerfile(path: str, output: str | None, base_image: str | None) -> None:
 
     Example: stepline env dockerfile components/get_data -o build/get_data
     """
+    from stepline.components.environment import plan_path
     from stepline.envs.dockerfile import dockerfile as make
-    from stepline.envs.manager import plan_path
 
     plan = plan_path(Path(path))
     if plan.lock is None:

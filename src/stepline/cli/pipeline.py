@@ -9,8 +9,8 @@ import json
 import os
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -21,15 +21,17 @@ from rich.table import Table
 from rich.text import Text
 
 from stepline.cli import _output as _out
+from stepline.cli._constraints import apply_constraints, constraint_option
 from stepline.cli._pipeline_display import (
     STYLE,
     LiveDisplay,
     fmt_time,
     interruptible,
-    result_json,
+    print_failures,
     summary_table,
 )
 from stepline.errors import SteplineError, UsageError
+from stepline.settings import DEBUG, NO_CACHE, current
 
 
 def _ports(ctx: click.Context) -> tuple[Any, Any]:
@@ -37,8 +39,10 @@ def _ports(ctx: click.Context) -> tuple[Any, Any]:
     obj = ctx.obj if isinstance(ctx.obj, dict) else {}
     from stepline.pipeline.run import default_runner, default_tracker
 
+    # the tracker works in this process, on the command's settings read once; the runner reads
+    # them where each step executes (here, or a Ray worker given the driver's variables)
     runner = obj.get("pipeline_runner") or default_runner()
-    tracker = obj.get("pipeline_tracker") or default_tracker()
+    tracker = obj.get("pipeline_tracker") or default_tracker(settings=current())
     return runner, tracker
 
 
@@ -49,6 +53,11 @@ def _split_args(args: tuple[str, ...]) -> tuple[str | None, list[str]]:
     for arg in args:
         if "=" in arg or arg.startswith(("~", "+")):
             overrides.append(arg)
+        elif _looks_like_a_key(arg):
+            raise click.UsageError(
+                f"{arg!r} is not key=value: overrides need a value, e.g. {arg}=VALUE "
+                "(and PATH, if given, is an existing pipeline file or folder)"
+            )
         elif path is None:
             path = arg
         else:
@@ -58,11 +67,20 @@ def _split_args(args: tuple[str, ...]) -> tuple[str | None, list[str]]:
     return path, overrides
 
 
-def _fail(console: Console, exc: SteplineError, debug: bool) -> None:
-    if debug or os.environ.get("STEPLINE_DEBUG"):
-        console.print_exception()
-    console.print(f"[bold red]error[/] ({exc.code}): {exc}", highlight=False)
-    raise SystemExit(2)
+def _looks_like_a_key(arg: str) -> bool:
+    """`model.max_depth`: dotted, no path separator, not a file that exists, not a YAML name."""
+    return (
+        "." in arg.strip(".")
+        and os.sep not in arg
+        and not arg.endswith((".yaml", ".yml"))
+        and not os.path.exists(arg)
+    )
+
+
+def _debug(debug: bool) -> None:
+    """`--debug` on a pipeline command: like `stepline --debug`, errors show their traceback."""
+    if debug:
+        os.environ[DEBUG] = "1"
 
 
 @click.command("run", context_settings={"ignore_unknown_options": True})
@@ -76,8 +94,21 @@ def _fail(console: Console, exc: SteplineError, debug: bool) -> None:
 @click.option("-m", "--multirun", is_flag=True, help="Sweep: a=1,2 b=3,4 runs the 4-point grid.")
 @click.option("--optimize", help="With -m: pick the best execution, e.g. summary.mae:min")
 @click.option("--alias-best", help="With --optimize: alias the best execution's output.")
+@click.option(
+    "--executor",
+    "executor_kind",
+    type=click.Choice(["local", "ray"]),
+    default="local",
+    show_default=True,
+    help="Where steps run: this machine, or a Ray cluster (pip install 'stepline[ray]').",
+)
+@click.option(
+    "--address",
+    help="With --executor ray: auto (running cluster), local (start one), ray://HOST:PORT.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.option("--debug", is_flag=True, help="Show tracebacks.")
+@constraint_option
 @click.pass_context
 def run_cmd(
     ctx: click.Context,
@@ -91,8 +122,11 @@ def run_cmd(
     multirun: bool,
     optimize: str | None,
     alias_best: str | None,
+    executor_kind: str,
+    address: str | None,
     as_json: bool,
     debug: bool,
+    constraints: tuple[str, ...],
 ) -> None:
     """Run a pipeline: `stepline run [PATH] [key.path=value ...]`.
 
@@ -103,15 +137,20 @@ def run_cmd(
       stepline run --from train -j 2
       stepline run -m modeling.max_depth=10,50 modeling.n_estimators=100,200 \\
           --optimize summary.mae:min --alias-best prod
+      stepline run --executor ray --address auto    # each step a task on a Ray cluster
 
     A directory with an MLproject and no pipeline.yaml is a course-style root (a Hydra main.py
-    calling mlflow.run per step): its steps run as cached stepline steps, `-s` becomes
-    `-P steps=...` and the overrides (and -m) become `-P hydra_options=...`.
+    calling mlflow.run per step): its steps run as cached stepline steps (with --executor ray,
+    each step that must run is a Ray task), `-s` becomes `-P steps=...` and the overrides (and
+    -m) become `-P hydra_options=...`.
     """
+    _debug(debug)
     console = _out.console(stderr=as_json)
+    apply_constraints(constraints)
     path, overrides = _split_args(args)
     only = [s.strip() for s in steps.split(",") if s.strip()] if steps else None
     cancel = threading.Event()
+    stack = ExitStack()
     try:
         from stepline.pipeline.course import is_course_root
 
@@ -130,11 +169,27 @@ def run_cmd(
             if unsupported:
                 raise UsageError(
                     f"{', '.join(unsupported)}: not available for a course-style root "
-                    "(main.py decides its steps); use -s, overrides, -m, --no-cache, --name"
+                    "(main.py decides its steps); use -s, overrides, -m, --no-cache, --name, "
+                    "--executor"
                 )
-            _run_course(console, path or ".", overrides, only, multirun, no_cache, name, as_json)
+            if executor_kind != "ray" and address:
+                raise UsageError("--address is for --executor ray; add --executor ray or drop it")
+            executor = _executor(executor_kind, address, _ports(ctx)[0])
+            stack.callback(lambda: executor is not None and executor.shutdown())
+            _run_course(
+                console, path or ".", overrides, only, multirun, no_cache, name, as_json, executor
+            )
             return
         runner, tracker = _ports(ctx)
+        if executor_kind != "ray" and address:
+            raise UsageError("--address is for --executor ray; add --executor ray or drop it")
+        if executor_kind == "ray" and jobs:
+            raise UsageError(
+                "-j is for the local executor; on Ray each step takes its `resources:` "
+                "(1 CPU by default) and the cluster decides how many run at once"
+            )
+        executor = _executor(executor_kind, address, runner)
+        stack.callback(lambda: executor is not None and executor.shutdown())
         if multirun or optimize or alias_best:
             _run_sweep(
                 console,
@@ -152,6 +207,7 @@ def run_cmd(
                 tracker,
                 cancel,
                 as_json,
+                executor,
             )
             return
         from stepline.pipeline.run import run_pipeline
@@ -182,14 +238,15 @@ def run_cmd(
                 tracker=tracker,
                 listener=display,
                 cancel=cancel,
+                executor=executor,
             )
-    except SteplineError as exc:
-        _fail(console, exc, debug)
-        return
+    finally:
+        stack.close()
     if as_json:
-        click.echo(json.dumps(result_json(result), indent=2))
+        click.echo(json.dumps(result.to_dict(), indent=2))
     else:
         console.print(summary_table(result))
+        print_failures(console, result)
     if result.status == "cancelled":
         raise SystemExit(130)
     if not result.ok:
@@ -199,6 +256,15 @@ def run_cmd(
 @contextmanager
 def _null() -> Iterator[None]:
     yield
+
+
+def _executor(kind: str, address: str | None, runner: Any) -> Any:
+    """None for the local executor (run_pipeline makes one), else a connected RayExecutor."""
+    if kind != "ray":
+        return None
+    from stepline.pipeline.ray_executor import RayExecutor
+
+    return RayExecutor(runner, address)
 
 
 def _run_sweep(
@@ -217,6 +283,7 @@ def _run_sweep(
     tracker: Any,
     cancel: threading.Event,
     as_json: bool,
+    executor: Any = None,
 ) -> None:
     from stepline.pipeline.sweep import expand_grid, run_sweep
 
@@ -244,28 +311,11 @@ def _run_sweep(
             tracker=tracker,
             listener=display,
             cancel=cancel,
+            executor=executor,
         )
     wall = time.monotonic() - t0
     if as_json:
-        click.echo(
-            json.dumps(
-                {
-                    "group": res.group,
-                    "wall": round(wall, 3),
-                    "best": res.best,
-                    "aliased": res.aliased,
-                    "executions": [
-                        {
-                            "overrides": p.overrides,
-                            "value": p.value,
-                            **(result_json(p.result) if p.result else {}),
-                        }
-                        for p in res.points
-                    ],
-                },
-                indent=2,
-            )
-        )
+        click.echo(json.dumps(res.to_dict(wall), indent=2))
     else:
         table = Table(title=f"sweep {res.group}: {len(res.points)} executions in {wall:.1f}s")
         for col in ("#", "overrides", "execution", "status", "time"):
@@ -312,53 +362,72 @@ def _run_course(
     no_cache: bool,
     name: str | None,
     as_json: bool,
+    executor: Any = None,
 ) -> None:
-    """A course-style root: run its `main` entry point with mlflow.run intercepted."""
-    import yaml
-
+    """A course-style root: run its `main` entry point with mlflow.run intercepted; with an
+    `executor` (Ray), each step that must run is a task of it."""
     from stepline.components import execute, prepare
+    from stepline.components.mlproject import load_project
     from stepline.pipeline.course import hook_env, root_parameters
     from stepline.pipeline.run import new_execution_id
 
     root = Path(path).resolve()
-    mlproject = next(root / n for n in ("MLproject", "MLproject.yaml") if (root / n).is_file())
-    doc = yaml.safe_load(mlproject.read_text()) or {}
-    declared = ((doc.get("entry_points") or {}).get("main") or {}).get("parameters") or {}
+    declared = load_project(root).entry_point("main").parameters
     params = root_parameters(declared, only, overrides, multirun)
     execution = new_execution_id()
-    os.environ.update(hook_env(execution))  # read by the env activation of the root
-    if no_cache:
-        os.environ["STEPLINE_NO_CACHE"] = "1"
+    # the root's environment: the hook, and NO_CACHE for the steps its mlflow.run calls start
+    base = {**os.environ, **hook_env(execution), **({NO_CACHE: "1"} if no_cache else {})}
     step = prepare(str(root), "main", parameters=params)
 
-    def show(stream: str, line: str) -> None:
-        console.print(Text(line), style="dim" if stream == "env" else None, highlight=False)
+    from stepline.cli._progress import Reporter, live
+
+    def shower(bars: Reporter) -> Callable[[str, str], None]:
+        def show(stream: str, line: str) -> None:
+            if stream == "env":
+                bars.env_line(line)
+            else:
+                bars.step_line(line)
+            console.print(Text(line), style="dim" if stream == "env" else None, highlight=False)
+
+        return show
+
+    from stepline.pipeline.stepserver import ExecutorStepServer, StepServer
 
     t0 = time.monotonic()
-    result = execute(
-        step,
-        group=name,
-        job_type="pipeline",
-        extra_env=hook_env(execution),
-        info={"execution": execution, "pipeline": "course", "root": str(root)},
-        on_output=None if as_json else show,
-    )
-    import stepline
+    # mlflow.run calls become forks of one warm process, or threads of this one that hand
+    # each step to the executor
+    server = StepServer() if executor is None else ExecutorStepServer(executor)
+    with server as server_env, live(console) as bars:
+        bars.step_started(f"{root.name} (main.py)")
+        result = execute(
+            step,
+            group=name,
+            job_type="pipeline",
+            extra_env={**hook_env(execution), **server_env},
+            base_env=base,
+            info={"execution": execution, "pipeline": "course", "root": str(root)},
+            on_output=None if as_json else shower(bars),
+        )
+        bars.step_ended()
+    from stepline.pipeline.course import finish_root
 
-    runs = stepline.Api().runs(None, filters={"info.launch": execution}, order="created_at")
-    rows = [
-        {
-            "run": r.id,
-            "project": r.project,
-            "group": r.group,
-            "job_type": r.job_type,
-            "step": r.info.get("step"),
-            "state": r.state,
-            "cached_from": r.info.get("cached_from"),
-            "execution": r.info.get("execution"),
-        }
-        for r in runs
-    ]
+    finish_root(execution, result.status)
+    from stepline.cli._pipeline_display import (
+        compact_metrics,
+        course_rows,
+        first_line,
+        print_failure,
+    )
+
+    rows = course_rows(execution)
+    note = ""
+    if not rows:
+        asked = f" for -s {','.join(only)}" if only else ""
+        note = f"no step ran: main.py made no mlflow.run call{asked}" + (
+            "; check what main.py does for that step (a branch that is only `pass`?)"
+            if only
+            else ""
+        )
     if as_json:
         click.echo(
             json.dumps(
@@ -366,7 +435,8 @@ def _run_course(
                     "execution": execution,
                     "run_id": result.run_id,
                     "status": result.status,
-                    "steps": rows,
+                    "steps": [{k: v for k, v in r.items() if k != "stderr_tail"} for r in rows],
+                    **({"note": note} if note else {}),
                 },
                 indent=2,
             )
@@ -376,7 +446,9 @@ def _run_course(
             title=f"execution {execution}: {result.status} in {time.monotonic() - t0:.1f}s "
             f"(root run {result.run_id})"
         )
-        for col in ("run", "step", "job_type", "group", "state", "cache", "execution"):
+        show_metrics = any(r["summary"] for r in rows)
+        cols = ["run", "step", "job_type", "group", "state", "cache", "execution"]
+        for col in [*cols, *(["summary"] if show_metrics else []), "note"]:
             table.add_column(col)
         for r in rows:
             table.add_row(
@@ -387,8 +459,24 @@ def _run_course(
                 Text(r["state"], style=STYLE.get(r["state"], "")),
                 f"hit ({r['cached_from']})" if r["cached_from"] else "",
                 str(r["execution"]),
+                *([compact_metrics(r["summary"])] if show_metrics else []),
+                first_line(r["reason"]),
             )
-        console.print(table)
+        if rows:
+            console.print(table)
+        else:
+            console.print(table.title, highlight=False)
+        for r in rows:
+            if r["state"] == "failed":
+                print_failure(
+                    console,
+                    str(r["step"] or r["job_type"]),
+                    r["reason"],
+                    r["run"] if r["started"] else None,
+                    r["stderr_tail"],
+                )
+        if note:
+            console.print(f"[yellow]{note}[/]", highlight=False)
     if result.status != "finished":
         raise SystemExit(1)
 
@@ -410,49 +498,25 @@ def why_cmd(
     as_json: bool,
     debug: bool,
 ) -> None:
-    """Why STEP re-ran or hit the cache: its cache key fields against its previous run.
+    """Why STEP re-ran or hit the cache: its cache key fields against the closest earlier run.
+
+    The run compared with is the earlier run of STEP (from another execution) whose key
+    differs in the fewest fields. Inputs show versions (v0 -> v1); a file parameter shows its
+    content digest; a URL shows what its HEAD returned (etag, last-modified, content-length).
 
     \b
     Example:
       stepline why basic_cleaning                 # parameters.min_price: 10 -> 20
     """
+    _debug(debug)
     console = _out.console()
-    from stepline.pipeline.cache import why
+    from stepline.pipeline.cache import why_step
 
-    try:
-        if project is None:
-            from stepline.pipeline.spec import find_pipeline_file, load_pipeline
-
-            try:
-                project = load_pipeline(find_pipeline_file(path)).project
-            except SteplineError:
-                if path is not None:
-                    raise
-        _, tracker = _ports(ctx)
-        report = why(tracker, project, step, execution)
-    except SteplineError as exc:
-        _fail(console, exc, debug)
-        return
+    _, tracker = _ports(ctx)
+    report = why_step(tracker, step, execution, path=path, project=project)
     run, prev = report.run, report.previous
     if as_json:
-        click.echo(
-            json.dumps(
-                {
-                    "step": step,
-                    "run": run.id,
-                    "state": run.state,
-                    "execution": run.info.get("execution"),
-                    "cached_from": run.info.get("cached_from"),
-                    "previous": prev.id if prev else None,
-                    "changes": [
-                        {"field": c.field, "key": c.key, "before": c.before, "after": c.after}
-                        for c in report.changes
-                    ],
-                },
-                indent=2,
-                default=str,
-            )
-        )
+        click.echo(json.dumps(report.to_dict(), indent=2, default=str))
         return
     where = f"execution {run.info.get('execution')} ({run.group})"
     if report.hit:
@@ -462,6 +526,8 @@ def why_cmd(
         )
     else:
         console.print(f"{step} in {where}: [yellow]ran[/] as run {run.id}", highlight=False)
+    for param, note in report.notes.items():
+        console.print(Text(f"note: parameters.{param}: {note}"), highlight=False)
     if prev is None:
         console.print("no earlier run of this step to compare with")
         return
@@ -475,12 +541,17 @@ def why_cmd(
     for col in ("field", "before", "after"):
         table.add_column(col)
     for c in report.changes:
-        table.add_row(c.key, _short(c.before), _short(c.after))
+        table.add_row(Text(c.key), Text(_short(c.before)), Text(_short(c.after)))
     console.print(table)
 
 
 def _short(value: Any) -> str:
     text = "—" if value is None else str(value)
+    if text.startswith("file content blake3:"):
+        return f"file content {text[len('file content blake3:') :][:12]}…"
+    url, sep, remote = text.partition(" [")
+    if sep and text.endswith("]"):  # a URL and what its HEAD returned: show all of the latter
+        return f"{url if len(url) <= 40 else '…' + url[-30:]} [{remote}"
     return text if len(text) <= 40 else text[:16] + "…" + text[-8:]
 
 
@@ -509,16 +580,13 @@ def show_cmd(
     """
     console = _out.console()
     from stepline.pipeline.dag import build_dag
-    from stepline.pipeline.render import to_dot, to_mermaid
+    from stepline.pipeline.render import to_dict, to_dot, to_mermaid
     from stepline.pipeline.spec import load_pipeline
 
+    _debug(debug)
     path, overrides = _split_args(args)
-    try:
-        spec = load_pipeline(path, overrides)
-        dag = build_dag(spec.steps)
-    except SteplineError as exc:
-        _fail(console, exc, debug)
-        return
+    spec = load_pipeline(path, overrides)
+    dag = build_dag(spec.steps)
     status: dict[str, str] = {}
     note = ""
     if not no_cache_state:
@@ -538,28 +606,7 @@ def show_cmd(
         click.echo(to_dot(spec, dag, status), nl=False)
         return
     if fmt == "json":
-        steps = {
-            n: {
-                **spec.steps[n].to_dict(),
-                "upstream": sorted(dag.upstream[n]),
-                "cache": status.get(n),
-            }
-            for n in dag.order()
-        }
-        click.echo(
-            json.dumps(
-                {
-                    "pipeline": spec.name,
-                    "project": spec.project,
-                    "path": str(spec.path),
-                    "digest": spec.digest,
-                    "levels": dag.levels(),
-                    "steps": steps,
-                    "note": note or None,
-                },
-                indent=2,
-            )
-        )
+        click.echo(json.dumps(to_dict(spec, dag, status, note), indent=2))
         return
     table = Table(title=f"pipeline {spec.name} (project {spec.project}) — {spec.path}")
     for col in ("level", "step", "component", "inputs", "outputs", "after", "cache"):
@@ -590,20 +637,9 @@ def show_cmd(
 @click.argument("request_file", type=click.Path(exists=True, dir_okay=False))
 def mlflow_step_cmd(request_file: str) -> None:
     """Run one intercepted `mlflow.run` call (used by the hook in course-style roots)."""
-    from stepline.pipeline.course import run_mlflow_step
+    from stepline.cli.mlflow_step import run_request
 
-    request = json.loads(Path(request_file).read_text())
-
-    def echo(stream: str, line: str) -> None:
-        click.echo(line, err=stream != "stdout")
-
-    try:
-        result = run_mlflow_step(request, on_output=echo)
-    except SteplineError as exc:
-        click.echo(f"error ({exc.code}): {exc}", err=True)
-        result = {"status": "failed", "run_id": "", "error": str(exc)}
-    Path(request_file + ".result").write_text(json.dumps(result))
-    raise SystemExit(0 if result["status"] in ("finished", "cached") else 1)
+    raise SystemExit(run_request(request_file))
 
 
 cli.add_command(run_cmd, "run")

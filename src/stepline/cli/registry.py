@@ -46,16 +46,7 @@ def models_ls(as_json: bool) -> None:
 
     found = registry.list_models()
     if as_json:
-        out.emit_json(
-            [
-                {
-                    "name": m.name,
-                    "versions": len(m.versions),
-                    "aliases": {a: v.version for v in m.versions for a in v.aliases},
-                }
-                for m in found
-            ]
-        )
+        out.emit_json([m.to_dict() for m in found])
         return
     out.table(
         None,
@@ -84,14 +75,7 @@ def models_show(name: str, as_json: bool) -> None:
 
     m = registry.show(name)
     if as_json:
-        out.emit_json(
-            {
-                "name": m.name,
-                "description": m.description,
-                "tags": m.tags,
-                "versions": [vars(v) for v in m.versions],
-            }
-        )
+        out.emit_json(m.to_dict(detail=True))
         return
     out.table(
         m.name,
@@ -114,13 +98,15 @@ def models_alias(ref: str, alias: str, remove: bool) -> None:
     """
     from stepline import registry
     from stepline.backends import get_backend
+    from stepline.formats.refs import parse_model_ref
 
-    name, _, version = ref.partition(":")
+    parsed = parse_model_ref(ref)
+    name, version = parsed.name, parsed.version
     if remove:
-        get_backend().remove_model_alias(name, alias)  # type: ignore[attr-defined]
+        get_backend().remove_model_alias(name, alias)
         click.echo(f"removed alias {alias!r} from model {name}")
         return
-    if not version:
+    if version is None:
         raise click.BadParameter("write NAME:vK", param_hint="REF")
-    registry.set_alias(name, int(version.lstrip("v")), alias)
-    click.echo(f"{name}@{alias} -> v{version.lstrip('v')}")
+    registry.set_alias(name, version, alias)
+    click.echo(f"{name}@{alias} -> v{version}")

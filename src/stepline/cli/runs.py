@@ -2,19 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import click
 
 from stepline.cli import _output as out
-
-
-def _parse_value(text: str) -> Any:
-    try:
-        return json.loads(text)
-    except ValueError:
-        return text
 
 
 @click.group()
@@ -59,8 +51,7 @@ def runs_ls(
 
     Example: stepline runs ls --project nyc_airbnb --job-type train --sort -summary.r2
     """
-    import re
-
+    from stepline.metadata.query import parse_condition
     from stepline.tracking.api import Api
 
     query: dict[str, Any] = {}
@@ -70,14 +61,9 @@ def runs_ls(
         query["job_type"] = job_type
     if state:
         query["state"] = state
-    ops = {"=": "$eq", "!=": "$ne", "<": "$lt", "<=": "$lte", ">": "$gt", ">=": "$gte"}
     for f in filters:
-        m = re.match(r"^([\w.\-]+)\s*(!=|<=|>=|=|<|>)\s*(.*)$", f)
-        if not m:
-            raise click.BadParameter(
-                f"{f!r}: write KEY=VALUE, KEY<VALUE, ...", param_hint="--filter"
-            )
-        query.setdefault(m[1], {})[ops[m[2]]] = _parse_value(m[3])
+        key, op, value = parse_condition(f)
+        query.setdefault(key, {})[op] = value
     found = Api().runs(project, filters=query, order=sort, limit=limit)
     if as_json:
         out.emit_json([r.to_dict() for r in found])
@@ -113,11 +99,16 @@ def runs_ls(
 @click.option("--project", "-p", help="Project, when RUN is a name used in several.")
 @click.option("--logs", is_flag=True, help="Print the captured stdout and stderr.")
 @click.option("--history", is_flag=True, help="Print every logged row.")
+@click.option("--media", is_flag=True, help="List the logged images and tables (key, step, file).")
 @click.option("--json", "as_json", is_flag=True)
-def runs_show(run: str, project: str | None, logs: bool, history: bool, as_json: bool) -> None:
-    """Show one run: config, summary, inputs, outputs (and logs, history).
+def runs_show(
+    run: str, project: str | None, logs: bool, history: bool, media: bool, as_json: bool
+) -> None:
+    """Show one run: config, summary, inputs, outputs (and logs, history, media).
 
     Example: stepline runs show 3kq9x0ab --logs
+
+    Logged media are read back with `stepline.Api().run(ID).file(NAME).download()`.
     """
     from stepline.tracking.api import Api
 
@@ -132,6 +123,8 @@ def runs_show(run: str, project: str | None, logs: bool, history: bool, as_json:
             data["history"] = r.history()
         if logs:
             data["logs"] = {s: r.logs(s) for s in ("stdout", "stderr", "build")}
+        if media:
+            data["media"] = [m.to_dict() for m in r.media()]
         out.emit_json(data)
         return
     c = out.console()
@@ -149,6 +142,12 @@ def runs_show(run: str, project: str | None, logs: bool, history: bool, as_json:
         f"{' (dirty)' if r.git_dirty else ''}"
     )
     c.print(f"command: {r.command}")
+    if r.info.get("lost_points"):
+        c.print(
+            f"[red]lost {r.info['lost_points']:,} of {r.info.get('logged_points', r.info['lost_points']):,} metric"
+            f" points[/] ({r.info.get('lost_reason', 'unknown')})",
+            markup=True,
+        )
     if r.notes:
         c.print(f"notes: {r.notes}")
     for title, data in (("config", r.config), ("summary", r.summary), ("info", r.info)):
@@ -164,6 +163,16 @@ def runs_show(run: str, project: str | None, logs: bool, history: bool, as_json:
             ["step", *keys],
             [[row["_step"], *[out.fmt(row.get(k)) for k in keys]] for row in rows],
         )
+    if media:
+        found = r.media()
+        if found:
+            out.table(
+                "media",
+                ["key", "step", "type", "file", "size"],
+                [[m.key, m.step, m.type, m.name, out.size(m.size)] for m in found],
+            )
+        else:
+            c.print("media: none logged")
     if logs:
         for stream in ("build", "stdout", "stderr"):
             text = r.logs(stream)

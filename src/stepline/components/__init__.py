@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
 
 def __getattr__(name: str) -> Any:
-    # lazy, so that `stepline.envs` can use the YAML helpers here without an import cycle
+    # lazy, so that importing `components.mlproject` alone does not load the runner and envs
     if name in __all__:
         from stepline.components import runner
 

@@ -14,31 +14,33 @@ command template with typed parameters::
           data_file: path          # a bare type: required
         command: python run.py {input_artifact} --min_price {min_price}
 
+stepline reads one extension: `resources: {cpus: 2, gpus: 0, memory: 4GB}` at the top level
+(every entry point) or in an entry point (overriding the top level key by key), saying what a
+run needs of the machine it runs on; the Ray executor reserves it, and a pipeline step's own
+`resources:` override the component's, key by key (`stepline.components.resources`).
+
 Without an MLproject, `python_env.yaml`, then `conda.yaml`/`conda.yml`, then the current
 interpreter is used, and an entry point that names a `.py` or `.sh` file runs that file.
 """
 
 from __future__ import annotations
 
+import re
 import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from stepline.components._yaml import YamlDoc, load_yaml
-from stepline.errors import SpecError, UsageError
+from stepline.components.resources import parse_resources
+from stepline.envs.ref import DockerEnv, EnvRef, detect_env
+from stepline.errors import SpecError, UnknownEntryPoint
+from stepline.formats.yaml import YamlDoc, dotted, load_yaml
 
 PARAM_TYPES = ("string", "str", "float", "int", "number", "path", "uri")
 ENV_KEYS = ("conda_env", "python_env", "docker_env")
-TOP_KEYS = ("name", *ENV_KEYS, "entry_points")
+TOP_KEYS = ("name", *ENV_KEYS, "entry_points", "resources")
 PARAM_KEYS = ("type", "default", "description")
-EnvKind = Literal["conda_env", "python_env", "docker_env", "none"]
-
-
-class UnknownEntryPoint(UsageError):
-    """An entry point the component does not declare and that is no .py/.sh file in it."""
-
-    code = "unknown_entry_point"
+PARAM_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*")
 
 
 @dataclass(frozen=True)
@@ -63,24 +65,8 @@ class EntryPoint:
     name: str
     command: str
     parameters: dict[str, Parameter] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class DockerEnv:
-    """`docker_env`: an image, `host:container` volumes, and variables copied (`VAR`) or set."""
-
-    image: str
-    volumes: tuple[str, ...] = ()
-    environment: tuple[str | tuple[str, str], ...] = ()
-
-
-@dataclass(frozen=True)
-class EnvRef:
-    """Which environment a component asks for; `file` for conda/python env specs."""
-
-    kind: EnvKind
-    file: Path | None = None
-    docker: DockerEnv | None = None
+    #: the entry point's own `resources:` (cpus, gpus, memory in bytes), without the top level's
+    resources: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -92,6 +78,12 @@ class Project:
     env: EnvRef
     entry_points: dict[str, EntryPoint]
     file: Path | None = None
+    #: the top-level `resources:` (cpus, gpus, memory in bytes), for every entry point
+    resources: dict[str, float] = field(default_factory=dict)
+
+    def resources_of(self, entry_point: EntryPoint) -> dict[str, float]:
+        """What a run of `entry_point` asks for: the top level's, the entry point's on top."""
+        return {**self.resources, **entry_point.resources}
 
     def entry_point(self, name: str) -> EntryPoint:
         """The declared entry point `name`, or a `.py`/`.sh` file in the component run directly."""
@@ -105,6 +97,14 @@ class Project:
                 )
             runner = "python" if name.endswith(".py") else "bash"
             return EntryPoint(name=name, command=f"{runner} {shlex.quote(name)}")
+        if self.file is None:
+            scripts = sorted(p.name for p in self.directory.glob("*.py"))[:5]
+            hint = f" (here: {', '.join(scripts)})" if scripts else ""
+            raise UnknownEntryPoint(
+                f"no MLproject in {self.directory}: entry point '{name}' needs one; add an "
+                f"MLproject (stepline component new NAME writes one), or run a script in the "
+                f"folder directly with -e script.py{hint}"
+            )
         declared = ", ".join(sorted(self.entry_points)) or "none"
         where = self.file or self.directory
         raise UnknownEntryPoint(
@@ -114,7 +114,12 @@ class Project:
 
 
 def find_mlproject(directory: Path) -> Path | None:
-    """The MLproject file in `directory`, matched case-insensitively, or None."""
+    """The MLproject file in `directory`, matched case-insensitively, or None.
+
+    MLflow's rule (`mlflow.projects._project_spec._find_mlproject`): a file named `MLproject`
+    in any case; `MLproject.yaml` is not one. Validation (`pipeline.spec`), execution
+    (`components.prepare`) and course-root detection all call this.
+    """
     try:
         for child in directory.iterdir():
             if child.name.lower() == "mlproject" and child.is_file():
@@ -122,19 +127,6 @@ def find_mlproject(directory: Path) -> Path | None:
     except OSError:
         return None
     return None
-
-
-def detect_env(directory: Path) -> EnvRef:
-    """The env of a component without an env key: python_env.yaml, conda.y[a]ml, else none."""
-    for name, kind in (
-        ("python_env.yaml", "python_env"),
-        ("conda.yaml", "conda_env"),
-        ("conda.yml", "conda_env"),
-    ):
-        candidate = directory / name
-        if candidate.is_file():
-            return EnvRef(kind=kind, file=candidate)  # type: ignore[arg-type]
-    return EnvRef(kind="none")
 
 
 def load_project(directory: str | Path) -> Project:
@@ -185,7 +177,29 @@ def parse_mlproject(doc: YamlDoc, root: Path) -> Project:
             f"{{parameters, command}}, not {_type_name(raw_eps)}"
         )
     entry_points = {str(k): _parse_entry_point(doc, str(k), v) for k, v in raw_eps.items()}
-    return Project(name=name, directory=root, env=env, entry_points=entry_points, file=doc.path)
+    resources = _parse_resources(doc, ())
+    return Project(
+        name=name,
+        directory=root,
+        env=env,
+        entry_points=entry_points,
+        file=doc.path,
+        resources=resources,
+    )
+
+
+def _parse_resources(doc: YamlDoc, at: tuple[str, ...]) -> dict[str, float]:
+    """The `resources:` under `at` (the top level, or an entry point), validated."""
+    node: Any = doc.data
+    for key in at:
+        node = node.get(key) if isinstance(node, dict) else None
+    if not isinstance(node, dict) or node.get("resources") is None:
+        return {}
+    # `MLproject:7:5: entry_points.train: resources: cpus -1 must be a number >= 0, ...`, at
+    # the line of the `resources:` key
+    pos = doc.position(*at, "resources")
+    loc = f"{doc.path}:{pos[0]}:{pos[1]}" if pos else str(doc.path)
+    return parse_resources(node["resources"], f"{loc}: {dotted(at)}" if at else loc)
 
 
 def _parse_env(doc: YamlDoc, root: Path, key: str) -> EnvRef:
@@ -243,11 +257,17 @@ def _parse_entry_point(doc: YamlDoc, name: str, value: Any) -> EntryPoint:
     params = {
         str(k): _parse_param(doc, (*at, "parameters", str(k)), v) for k, v in raw_params.items()
     }
-    return EntryPoint(name=name, command=command, parameters=params)
+    resources = _parse_resources(doc, at)
+    return EntryPoint(name=name, command=command, parameters=params, resources=resources)
 
 
 def _parse_param(doc: YamlDoc, at: tuple[str, ...], value: Any) -> Parameter:
     name = at[-1]
+    if not PARAM_NAME.fullmatch(name):
+        raise SpecError(
+            f"{doc.where(*at)}: parameter name {name!r} is not allowed; names match "
+            "[A-Za-z_][A-Za-z0-9_.-]* (a letter or _, then letters, digits, _ . -)"
+        )
     if value is None or isinstance(value, str):
         return Parameter(name=name, type=_check_type(doc, at, value or "string"))
     if not isinstance(value, dict):

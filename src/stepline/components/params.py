@@ -1,8 +1,9 @@
 """Parameter validation and command rendering, as `mlflow run` does it (plus type checks).
 
-Values are stringified, validated against their declared type, shell-quoted, then substituted
-into the entry point's command with `str.format`. Parameters the entry point does not declare are
-appended as `--key value`::
+Values are stringified, validated against their declared type, shell-quoted for the place each
+placeholder stands in (`shellquote.py`: bare as MLflow does, and also inside quotes), then
+substituted into the entry point's command. Parameters the entry point does not declare are
+appended as `--key value`; their names must match `[A-Za-z_][A-Za-z0-9_.-]*`::
 
     >>> ep = EntryPoint("main", "python run.py {x}", {"x": Parameter("x", "float")})
     >>> render(ep, {"x": 2, "extra": "a b"}).command
@@ -14,22 +15,16 @@ from __future__ import annotations
 import math
 import os
 import re
-import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from stepline.components.mlproject import EntryPoint, Parameter
-from stepline.errors import SpecError, UsageError
+from stepline.components.mlproject import PARAM_NAME, EntryPoint, Parameter
+from stepline.components.shellquote import render_template
+from stepline.errors import InvalidParameter
 
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:")
-
-
-class InvalidParameter(UsageError):
-    """A parameter value that is missing or does not fit its declared type."""
-
-    code = "invalid_parameter"
 
 
 @dataclass(frozen=True)
@@ -115,31 +110,28 @@ def resolve(
             )
         resolved[name] = check_value(param, stringify(raw), label, cwd)
     for name, raw in given.items():
-        resolved[str(name)] = stringify(raw) if raw is not None else ""
+        if not isinstance(name, str) or not PARAM_NAME.fullmatch(name):
+            raise InvalidParameter(
+                f"{label}: parameter name {name!r} is not allowed; names match "
+                "[A-Za-z_][A-Za-z0-9_.-]* (a letter or _, then letters, digits, _ . -), "
+                f"declared: {', '.join(entry_point.parameters) or 'none'}"
+            )
+        resolved[name] = stringify(raw) if raw is not None else ""
+    for name, value in resolved.items():
+        if "\0" in value:
+            raise InvalidParameter(
+                f"{label}: the value of parameter '{name}' contains a NUL character, "
+                "which no command line can carry; remove it"
+            )
     return resolved
 
 
 def render_command(entry_point: EntryPoint, resolved: Mapping[str, str], where: str = "") -> str:
-    """Quote the values, substitute them into the template, append undeclared ones."""
-    declared = {k: shlex.quote(v) for k, v in resolved.items() if k in entry_point.parameters}
+    """Quote the values for their places, substitute them, append undeclared ones."""
+    declared = {k: v for k, v in resolved.items() if k in entry_point.parameters}
+    extras = {k: v for k, v in resolved.items() if k not in entry_point.parameters}
     label = where or f"entry point '{entry_point.name}'"
-    try:
-        command = entry_point.command.format(**declared)
-    except KeyError as exc:
-        raise SpecError(
-            f"{label}: the command uses {{{exc.args[0]}}}, which is not a declared parameter; "
-            f"declared: {', '.join(entry_point.parameters) or 'none'} "
-            "(write {{ and }} for literal braces)"
-        ) from None
-    except (IndexError, ValueError) as exc:
-        raise SpecError(
-            f"{label}: the command is not a valid template ({exc}); "
-            "placeholders are {name}, literal braces are {{ and }}"
-        ) from None
-    extras = [
-        f"--{k} {shlex.quote(v)}" for k, v in resolved.items() if k not in entry_point.parameters
-    ]
-    return " ".join([command.rstrip(), *extras]) if extras else command
+    return render_template(entry_point.command, declared, extras, label)
 
 
 def render(

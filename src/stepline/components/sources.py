@@ -8,6 +8,10 @@
 A `version` given for a plain (non-git) local directory is ignored, as course code passes
 `version='main'` to local paths; on a local git work tree, a version that is the checked-out
 commit runs the work tree as it is (uncommitted edits included), any other is checked out.
+
+A git URI is first passed through the user's URL rewrites (STEPLINE_URL_REWRITE or
+`[tool.stepline] url_rewrite`, see `stepline.envs.urls`), so a `components_repository` or an
+`mlflow.run` URI that names GitHub can be read from a local checkout without editing code.
 """
 
 from __future__ import annotations
@@ -21,35 +25,12 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-import blake3
-
 from stepline.envs.paths import file_lock, sources_dir
-from stepline.errors import NotFound, SpecError
+from stepline.envs.urls import rewrite_hint, rewrite_uri
+from stepline.errors import SourceNotFound, SpecError
 
 GIT_PREFIXES = ("https://", "http://", "ssh://", "git://", "git@", "file://", "git+")
-SKIP_DIRS = frozenset(
-    {
-        ".git",
-        "__pycache__",
-        ".pytest_cache",
-        ".mypy_cache",
-        ".ruff_cache",
-        ".stepline",
-        ".ipynb_checkpoints",
-        "artifacts",
-        "wandb",
-        "mlruns",
-        "outputs",
-        "multirun",
-    }
-)
 _COMMIT = re.compile(r"^[0-9a-f]{7,40}$")
-
-
-class SourceNotFound(NotFound):
-    """A component directory, git repository, version or subdirectory that does not exist."""
-
-    code = "source_not_found"
 
 
 @dataclass(frozen=True)
@@ -103,6 +84,8 @@ def _is_head(worktree: Path, version: str) -> bool:
 def resolve_source(uri: str, version: str | None = None, cwd: Path | None = None) -> Source:
     """Find or fetch the component at `uri` (see the module docstring)."""
     base = cwd or Path.cwd()
+    if is_git_uri(uri):
+        uri = rewrite_uri(uri)[0]
     local = (base / Path(uri).expanduser()) if not is_git_uri(uri) else None
     if local is not None and local.is_dir():
         directory = local.resolve()
@@ -143,8 +126,9 @@ def _mirror(repo: str) -> Path:
             else:
                 shutil.rmtree(tmp, ignore_errors=True)
         if proc.returncode != 0:
+            hint = f"; {rewrite_hint([repo])}" if "://" in repo else ""
             raise SourceNotFound(
-                f"git repository '{repo}' could not be fetched: {_last_line(proc.stderr)}"
+                f"git repository '{repo}' could not be fetched: {_last_line(proc.stderr)}{hint}"
             )
     return mirror
 
@@ -198,34 +182,3 @@ def _checkout(repo: str, version: str | None, sub: str, uri: str) -> Source:
     return Source(
         directory=directory, uri=uri, commit=commit, repo=repo, version=version, subdirectory=sub
     )
-
-
-def tree_digest(directory: Path) -> str:
-    """BLAKE3 over the sorted (relative path, content digest) of the component's files.
-
-    Caches and outputs a run writes next to its code (`__pycache__`, `artifacts/`, `.git`, ...)
-    are left out, so running a component does not change its digest.
-    """
-    root = Path(directory)
-    entries: list[tuple[str, str]] = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(
-            d for d in dirnames if d not in SKIP_DIRS and not d.endswith(".egg-info")
-        )
-        for name in filenames:
-            if name.endswith((".pyc", ".pyo")):
-                continue
-            path = Path(dirpath) / name
-            rel = path.relative_to(root).as_posix()
-            if path.is_symlink():
-                entries.append((rel, "link:" + os.readlink(path)))
-                continue
-            hasher = blake3.blake3()
-            with open(path, "rb") as fh:
-                while chunk := fh.read(1 << 20):
-                    hasher.update(chunk)
-            entries.append((rel, hasher.hexdigest()))
-    total = blake3.blake3()
-    for rel, digest in sorted(entries):
-        total.update(f"{rel}\0{digest}\n".encode())
-    return total.hexdigest()

@@ -17,6 +17,7 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,9 +25,10 @@ import blake3
 
 from stepline.envs.bytecode import compile_env
 from stepline.envs.interpreters import Interpreter
-from stepline.envs.lock import Lock, LogFn, resolve_lock, run_streamed, tail
+from stepline.envs.lock import Lock, LogFn, only_binary_args, resolve_lock, run_streamed, tail
 from stepline.envs.paths import envs_dir, file_lock
 from stepline.envs.spec import EnvSpec
+from stepline.envs.uv import uv_bin
 from stepline.errors import EnvError
 
 META = "stepline-env.json"
@@ -37,6 +39,7 @@ FALLBACK_RUNTIME = (
     "pyyaml>=6",
     "click>=8.1",
     "rich>=13",
+    "orjson>=3.9",
 )
 
 
@@ -104,8 +107,11 @@ def build_env(
     on_log: LogFn | None = None,
     runtime: BuiltEnv | None = None,
     meta: dict[str, object] | None = None,
+    notes: Sequence[str] = (),
 ) -> BuiltEnv:
-    """Return the env for `lock`, building it first if needed (see the module docstring)."""
+    """Return the env for `lock`, building it first if needed (see the module docstring).
+
+    `notes` (what the spec's translation changed or skipped) open the build log."""
     digest = env_digest(lock)
     interp = lock.interpreter
     if (hit := find_built(digest, interp)) is not None:
@@ -116,7 +122,10 @@ def build_env(
         if (hit := find_built(digest, interp)) is not None:
             return hit
         tmp = Path(tempfile.mkdtemp(dir=root, prefix=f".build-{digest[:12]}-"))
-        log: list[str] = []
+        log: list[str] = [f"note: {note}\n" for note in notes]
+        if on_log is not None:
+            for note in notes:
+                on_log(f"note: {note}")
 
         def step(args: list[str], what: str) -> None:
             log.append(f"$ {' '.join(args)}\n")
@@ -130,7 +139,7 @@ def build_env(
         try:
             venv = tmp / "env"
             step(
-                ["uv", "venv", "--relocatable", "--quiet", "--python", interp.path, str(venv)],
+                [uv_bin(), "venv", "--relocatable", "--quiet", "--python", interp.path, str(venv)],
                 "creating the venv",
             )
             for i, layer in enumerate(lock.layers):
@@ -139,7 +148,8 @@ def build_env(
                 if not layer.strip():
                     continue
                 python = str(venv / "bin" / "python")
-                args = ["uv", "pip", "install", "--python", python, "--no-python-downloads"]
+                args = [uv_bin(), "pip", "install", "--python", python, "--no-python-downloads"]
+                args += only_binary_args()
                 step([*args, "-r", str(req)], f"installing layer {i + 1}")
             linked, compiled = compile_env(
                 site_packages(venv, interp), venv / "bin" / "python", interp.version, on_log

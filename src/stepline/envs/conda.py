@@ -6,22 +6,29 @@
       - requests==2.31.0     → requests==2.31.0
       - ipywidgets 8.1.7     → ipywidgets==8.1.7.*
       - pyyaml               → pyyaml
-      - pip=24.3.1           (ignored: uv installs)
+      - pip=24.3.1           (uv installs; a setuptools that ships pkg_resources is added)
+      - git                  (a tool of this machine: skipped, with a note)
       - pip:                 → a second layer, paths resolved against the file's folder
           - -e ..
+          - git+https://…    → installed by uv, or read from a checkout (see `envs/urls.py`)
 
-`channels` and `name` are ignored. Conda packages with no PyPI equivalent (`git`, compilers,
-C libraries) are an EnvError naming the line.
+`channels` and `name` are ignored. Conda packages that are tools a machine provides
+(`MACHINE_TOOLS`: git, curl, make, …) are skipped when the tool is on PATH, with a note in
+the build log. A spec with `pip` gets `setuptools<82` (the last series that ships
+`pkg_resources`, which code such as mlflow 2.x imports), as conda's pip brings setuptools,
+unless the spec names setuptools itself. Other conda packages with no PyPI equivalent
+(compilers, C libraries) are an EnvError naming the line.
 """
 
 from __future__ import annotations
 
 import re
+import shutil
 from dataclasses import dataclass, field
 from typing import Any
 
-from stepline.components._yaml import YamlDoc
 from stepline.errors import EnvError, SpecError
+from stepline.formats.yaml import YamlDoc
 
 # conda name → PyPI name, where they differ
 RENAMED = {
@@ -35,10 +42,21 @@ RENAMED = {
     "python-graphviz": "graphviz",
     "py-opencv": "opencv-python",
 }
+# conda packages that are command-line tools a machine provides: conda package → executable
+MACHINE_TOOLS = {
+    "git": "git",
+    "git-lfs": "git-lfs",
+    "curl": "curl",
+    "wget": "wget",
+    "make": "make",
+    "unzip": "unzip",
+    "openssh": "ssh",
+}
+# what a conda env with pip has, and uv envs lack: setuptools with pkg_resources (82 drops it)
+PIP_SETUPTOOLS = "setuptools<82"
 # conda packages that are system software, not Python distributions on PyPI
 NOT_ON_PYPI = frozenset(
     {
-        "git",
         "r-base",
         "nodejs",
         "cudatoolkit",
@@ -52,8 +70,6 @@ NOT_ON_PYPI = frozenset(
         "compilers",
         "ca-certificates",
         "openjdk",
-        "curl",
-        "wget",
         "sqlite",
         "zlib",
         "xz",
@@ -80,6 +96,8 @@ class CondaTranslation:
     python: str | None = None
     conda: list[tuple[str, str]] = field(default_factory=list)
     pip: list[tuple[str, str]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    has_pip: bool = False
 
 
 def conda_to_pip(spec: str, where: str) -> str | None:
@@ -91,6 +109,14 @@ def conda_to_pip(spec: str, where: str) -> str | None:
         )
     name, rest = match.group("name").lower(), match.group("rest").strip()
     if name in IGNORED:
+        return None
+    if name in MACHINE_TOOLS:
+        tool = MACHINE_TOOLS[name]
+        if shutil.which(tool) is None:
+            raise EnvError(
+                f"{where}: conda package '{name}' is a tool stepline takes from this machine, "
+                f"and `{tool}` is not on PATH; install it (e.g. apt-get install {name})"
+            )
         return None
     if name in NOT_ON_PYPI or name.startswith("r-"):
         raise EnvError(
@@ -154,7 +180,32 @@ def translate_conda(doc: YamlDoc) -> CondaTranslation:
         if request is not None or text.strip().lower() == "python":
             out.python = request
             continue
+        match = _SPEC.match(text.strip())
+        name = match.group("name").lower() if match else ""
+        out.has_pip = out.has_pip or name == "pip"
         line = conda_to_pip(text, where)
         if line is not None:
             out.conda.append((line, where))
+        elif name in MACHINE_TOOLS:
+            out.notes.append(
+                f"{where}: conda package '{text}' skipped: `{MACHINE_TOOLS[name]}` is this "
+                "machine's own"
+            )
+    _add_setuptools(out, doc)
     return out
+
+
+def _add_setuptools(out: CondaTranslation, doc: YamlDoc) -> None:
+    """Give a spec with pip the setuptools a conda env with pip has (module docstring)."""
+    if not (out.has_pip or out.pip):
+        return
+    from stepline.envs.spec import requirement_name
+
+    named = {requirement_name(line) for line, _ in (*out.conda, *out.pip)}
+    if "setuptools" in named:
+        return
+    out.conda.append((PIP_SETUPTOOLS, f"{doc.path} (pip brings setuptools)"))
+    out.notes.append(
+        f"{doc.path}: added {PIP_SETUPTOOLS}, the setuptools with pkg_resources that a conda "
+        "env with pip has"
+    )

@@ -13,7 +13,7 @@ import subprocess
 from collections.abc import Mapping
 from pathlib import Path
 
-from stepline.components.mlproject import DockerEnv
+from stepline.envs.ref import DockerEnv
 from stepline.errors import EnvError
 
 WORKDIR = "/stepline/component"

@@ -15,7 +15,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from stepline.errors import EnvError
+from stepline.envs.uv import uv_bin
+from stepline.errors import EnvError, MissingTool
 
 _VERSION = re.compile(r"^(\d+)\.(\d+)(?:\.(\d+))?$")
 
@@ -68,14 +69,14 @@ def uv_interpreters() -> list[Interpreter]:
     """Interpreters uv finds already installed (no downloads)."""
     try:
         proc = subprocess.run(
-            ["uv", "python", "list", "--only-installed", "--output-format", "json"],
+            [uv_bin(), "python", "list", "--only-installed", "--output-format", "json"],
             capture_output=True,
             text=True,
             timeout=30,
             check=False,
         )
         entries = json.loads(proc.stdout or "[]")
-    except (OSError, ValueError, subprocess.TimeoutExpired):
+    except (OSError, ValueError, subprocess.TimeoutExpired, MissingTool):
         return []
     found: list[Interpreter] = []
     for entry in entries:
@@ -122,3 +123,17 @@ def select(request: str | None, where: str = "") -> Interpreter:
         f"{label}no Python {request} on this machine; found: {', '.join(found)} "
         "(install it with `uv python install` or pyenv, or change the spec)"
     )
+
+
+def present(minimum: tuple[int, int] = (3, 8)) -> list[Interpreter]:
+    """Every interpreter on this machine (newest patch of each minor version, at least
+    `minimum`), newest first: the current one, pyenv's and uv's."""
+    best: dict[tuple[int, ...], Interpreter] = {}
+    for interp in (current(), *pyenv_interpreters(), *uv_interpreters()):
+        version = _parse(interp.version)
+        if version is None or version[:2] < minimum:
+            continue
+        have = best.get(version[:2])
+        if have is None or (_parse(have.version) or ()) < version:
+            best[version[:2]] = interp
+    return [best[k] for k in sorted(best, reverse=True)]

@@ -22,12 +22,12 @@ from pathlib import Path
 
 import blake3
 
-from stepline.components.mlproject import DockerEnv, EnvRef
 from stepline.envs import docker as docker_mod
 from stepline.envs.build import BuiltEnv, build_env, env_digest, find_built, mark_used, runtime_env
-from stepline.envs.interpreters import Interpreter, select
-from stepline.envs.lock import Lock, LogFn, resolve_lock, run_streamed, tail
+from stepline.envs.interpreters import Interpreter
+from stepline.envs.lock import Lock, LogFn, lock_spec, run_streamed, tail
 from stepline.envs.paths import cache_dir, envs_dir, file_lock
+from stepline.envs.ref import DockerEnv, EnvRef
 from stepline.envs.spec import EnvSpec, load_spec
 from stepline.errors import EnvError, SteplineError, UsageError
 
@@ -46,9 +46,19 @@ class EnvPlan:
     docker: DockerEnv | None = None
     conda_binary: str | None = None
 
+    real_wandb: bool = False
+
     @property
     def wants_wandb(self) -> bool:
-        """True when the spec asked for wandb (stepline's drop-in is provided)."""
+        """True when stepline's drop-in `wandb` goes on the component's path.
+
+        A built env gets it when its spec asked for wandb. A component run in stepline's own
+        interpreter (`local`: a folder with a script and no env spec) always gets it, so
+        `component run DIR -e script.py` works for a script that imports wandb; `--wandb real`
+        leaves the interpreter's own wandb, if any, in charge.
+        """
+        if self.manager == "local":
+            return not self.real_wandb
         return bool(self.spec and self.spec.wants_wandb)
 
 
@@ -62,6 +72,18 @@ class ActiveEnv:
     build_log: str = ""
     store_dir: Path | None = None
     component_dir: Path | None = None
+
+    def python(self) -> tuple[str | None, str | None]:
+        """(path, version) of the interpreter `python` means in this env; None where unknown
+        (a docker image; a conda env's version until asked)."""
+        if self.plan.manager == "docker":
+            return None, None
+        if self.built is not None:
+            return str(self.built.python), self.built.interpreter.version
+        if self.plan.manager == "conda":
+            prefix = self.env.get("CONDA_PREFIX")
+            return (str(Path(prefix) / "bin" / "python") if prefix else None), None
+        return sys.executable, sys.version.split()[0]
 
     def argv(self, command: str, run_env: Mapping[str, str] | None = None) -> list[str]:
         """The process to start for `command` (bash -c, or docker run ... bash -c)."""
@@ -103,7 +125,8 @@ def plan_env(
     if manager not in MANAGERS:
         raise UsageError(f"unknown env manager {manager!r}; valid: {', '.join(MANAGERS)}")
     if manager == "local":
-        return EnvPlan(manager="local", digest="local", spec=_local_spec(env, real_wandb))
+        spec = _local_spec(env, real_wandb)
+        return EnvPlan(manager="local", digest="local", spec=spec, real_wandb=real_wandb)
     spec = load_spec(env.file, real_wandb) if env.file is not None else None
     if manager == "docker":
         if env.docker is None:
@@ -123,9 +146,7 @@ def plan_env(
             return EnvPlan(manager="conda", digest=digest, spec=spec, conda_binary=binary)
     if spec is None:
         spec = EnvSpec(kind="local")
-    where = str(spec.source) if spec.source else ""
-    interp = select(spec.python, where)
-    lock = resolve_lock(spec, interp, on_log)
+    lock = lock_spec(spec, on_log)
     return EnvPlan(manager="uv", digest=env_digest(lock), spec=spec, lock=lock)
 
 
@@ -144,10 +165,9 @@ def _local_spec(env: EnvRef, real_wandb: bool) -> EnvSpec | None:
 
 def shim_dir(wandb: bool) -> Path:
     """A directory for PYTHONPATH with only `stepline` and, when asked for, the drop-in `wandb`."""
-    import stepline
     from stepline.compat import WANDB_DROPIN_DIR
 
-    package = Path(stepline.__file__).resolve().parent
+    package = Path(__file__).resolve().parents[1]  # the `stepline` package folder
     key = blake3.blake3(f"{package}\n{wandb}\nshim-2".encode()).hexdigest()[:16]
     target = cache_dir() / "shims" / key
     if target.is_dir():
@@ -198,7 +218,8 @@ def activate(
     built = find_built(plan.digest, interp)
     if built is None:
         runtime = runtime_env(interp, on_log)
-        built = build_env(plan.lock, on_log, runtime=runtime, meta=_meta(plan))
+        notes = plan.spec.notes if plan.spec else ()
+        built = build_env(plan.lock, on_log, runtime=runtime, meta=_meta(plan), notes=notes)
     mark_used(built, component)
     base["VIRTUAL_ENV"] = str(built.path)
     base["PATH"] = f"{built.bin_dir}{os.pathsep}{base.get('PATH', '')}"
@@ -230,39 +251,3 @@ def _conda_env(plan: EnvPlan, on_log: LogFn | None) -> tuple[Path, str]:
             raise EnvError(f"{plan.spec.source}: conda env create failed:\n{tail(text)}")
         marker.write_text("ok\n")
         return prefix, text
-
-
-def env_ref_for(path: Path) -> EnvRef:
-    """The env of a component directory, or of a spec file given directly."""
-    from stepline.components.mlproject import find_mlproject, load_project
-    from stepline.envs.spec import SPEC_FILES
-
-    if path.is_dir():
-        if find_mlproject(path) is not None:
-            return load_project(path).env
-        for name in SPEC_FILES:
-            if (path / name).is_file():
-                return env_ref_for(path / name)
-        raise UsageError(f"{path}: no MLproject and no env spec ({', '.join(SPEC_FILES)})")
-    lower = path.name.lower()
-    is_conda = lower.endswith((".yml", ".yaml")) and "python_env" not in lower
-    return EnvRef(kind="conda_env" if is_conda else "python_env", file=path.resolve())
-
-
-def plan_path(path: Path, manager: str | None = None, on_log: LogFn | None = None) -> EnvPlan:
-    """`plan_env` for a component directory or spec file (uv unless conda is asked for)."""
-    env = env_ref_for(path)
-    if env.kind == "none":
-        raise UsageError(f"{path}: the component has no env spec; it runs in the current env")
-    return plan_env(env, manager, on_log)
-
-
-def build_path(
-    path: Path, manager: str | None = None, on_log: LogFn | None = None, refresh: bool = False
-) -> ActiveEnv:
-    """Build (or reuse) the env of a component directory or spec file."""
-    env = env_ref_for(path)
-    if refresh and env.file is not None:
-        spec = load_spec(env.file)
-        resolve_lock(spec, select(spec.python, str(spec.source)), on_log, refresh=True)
-    return activate(plan_path(path, manager, on_log), on_log=on_log)

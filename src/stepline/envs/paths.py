@@ -8,15 +8,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from stepline import _settings
+
 
 def cache_dir() -> Path:
     """`STEPLINE_CACHE_DIR`, else the platform's user cache dir + `stepline`."""
-    env = os.environ.get("STEPLINE_CACHE_DIR")
-    if env:
-        return Path(env).expanduser().resolve()
-    import platformdirs
-
-    return Path(platformdirs.user_cache_dir("stepline"))
+    return _settings.cache_dir()
 
 
 def envs_dir() -> Path:

@@ -9,8 +9,9 @@ installs its own dependencies and then runs pip on the `pip:` section::
     spec.layers            # (("requests==2.31.0.*",), ("mlflow==3.3.2", "-e /abs/components"))
     spec.wants_wandb       # True: `wandb` is replaced by stepline's drop-in module
 
-Relative paths (`-e ..`, `./pkg`) are resolved against the spec's own folder. Nothing here runs
-a process.
+Relative paths (`-e ..`, `./pkg`) are resolved against the spec's own folder; `git+` URLs are
+rewritten by the user's URL rewrites (`envs/urls.py`) and otherwise left for uv to fetch.
+`spec.notes` says what was changed or skipped, for the build log. Nothing here runs a process.
 """
 
 from __future__ import annotations
@@ -21,9 +22,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from stepline.components._yaml import YamlDoc, load_yaml
 from stepline.envs.conda import translate_conda
-from stepline.errors import EnvError, SpecError
+from stepline.envs.urls import rewrite_requirement
+from stepline.errors import SpecError
+from stepline.formats.yaml import YamlDoc, load_yaml
 
 SpecKind = Literal["python_env", "requirements", "pyproject", "conda", "local"]
 _NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
@@ -72,22 +74,27 @@ def absolutize(line: str, base: Path) -> str:
     return stripped
 
 
-def _filter(lines: list[str], where: list[str], real_wandb: bool = False) -> tuple[list[str], bool]:
-    """Drop `wandb`/`stepline` requirements (stepline provides them); refuse git+ URLs."""
+def _filter(
+    lines: list[str], where: list[str], real_wandb: bool = False
+) -> tuple[list[str], bool, list[str]]:
+    """Drop `wandb`/`stepline` requirements (stepline provides them); rewrite git URLs.
+
+    Returns (kept lines, whether wandb was asked for, notes for the build log)."""
     kept: list[str] = []
+    notes: list[str] = []
     wants = False
     for line, loc in zip(lines, where, strict=True):
         if "git+" in line:
-            raise EnvError(
-                f"{loc}: '{line}' installs from git, which stepline does not fetch for envs; "
-                "point it at a local checkout instead (e.g. '-e ..' or '-e /path/to/pkg')"
-            )
+            new, rule = rewrite_requirement(line)
+            if rule is not None:
+                notes.append(f"{loc}: '{line}' read from {new} (URL rewrite from {rule.origin})")
+                line = new
         name = requirement_name(line)
         if name in REPLACED and not (real_wandb and name == "wandb"):
             wants = wants or name == "wandb"
             continue
         kept.append(line)
-    return kept, wants
+    return kept, wants, notes
 
 
 def read_requirements(path: Path, seen: frozenset[Path] = frozenset()) -> list[tuple[str, str]]:
@@ -116,9 +123,13 @@ def read_requirements(path: Path, seen: frozenset[Path] = frozenset()) -> list[t
 def parse_requirements(path: Path, real_wandb: bool = False) -> EnvSpec:
     """A requirements.txt: one layer, the current Python."""
     items = read_requirements(path)
-    kept, wants = _filter([i[0] for i in items], [i[1] for i in items], real_wandb)
+    kept, wants, notes = _filter([i[0] for i in items], [i[1] for i in items], real_wandb)
     return EnvSpec(
-        kind="requirements", source=path.resolve(), layers=(tuple(kept),), wants_wandb=wants
+        kind="requirements",
+        source=path.resolve(),
+        layers=(tuple(kept),),
+        wants_wandb=wants,
+        notes=tuple(notes),
     )
 
 
@@ -152,13 +163,14 @@ def parse_python_env(path: Path, real_wandb: bool = False) -> EnvSpec:
                 continue
             lines.append(absolutize(dep, path.parent.resolve()))
             where.append(f"{path}:{doc.line(key, i)}")
-    kept, wants = _filter(lines, where, real_wandb)
+    kept, wants, notes = _filter(lines, where, real_wandb)
     return EnvSpec(
         kind="python_env",
         source=path.resolve(),
         python=str(python) if python is not None else None,
         layers=(tuple(kept),),
         wants_wandb=wants,
+        notes=tuple(notes),
     )
 
 
@@ -176,9 +188,13 @@ def parse_pyproject(path: Path, real_wandb: bool = False) -> EnvSpec:
     if not isinstance(deps, list):
         raise SpecError(f"{path}: [project] dependencies must be a list")
     where = [f"{path} ([project] dependencies)"] * len(deps)
-    kept, wants = _filter([str(d) for d in deps], where, real_wandb)
+    kept, wants, notes = _filter([str(d) for d in deps], where, real_wandb)
     return EnvSpec(
-        kind="pyproject", source=path.resolve(), layers=(tuple(kept),), wants_wandb=wants
+        kind="pyproject",
+        source=path.resolve(),
+        layers=(tuple(kept),),
+        wants_wandb=wants,
+        notes=tuple(notes),
     )
 
 
@@ -188,9 +204,11 @@ def parse_conda(path: Path, real_wandb: bool = False) -> EnvSpec:
     translated = translate_conda(doc)
     layers: list[tuple[str, ...]] = []
     wants = False
+    notes = list(translated.notes)
     for layer in (translated.conda, translated.pip):
-        kept, w = _filter([line for line, _ in layer], [loc for _, loc in layer], real_wandb)
+        kept, w, n = _filter([line for line, _ in layer], [loc for _, loc in layer], real_wandb)
         wants = wants or w
+        notes += n
         if kept:
             layers.append(tuple(kept))
     return EnvSpec(
@@ -200,6 +218,7 @@ def parse_conda(path: Path, real_wandb: bool = False) -> EnvSpec:
         layers=tuple(layers),
         wants_wandb=wants,
         conda_text=path.read_text(encoding="utf-8"),
+        notes=tuple(notes),
     )
 
 

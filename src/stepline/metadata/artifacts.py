@@ -1,4 +1,8 @@
-"""Artifacts, versions, aliases and usage edges, in SQL. Version numbers are allocated under a lock."""
+"""Artifacts, versions, aliases and usage edges, in SQL. Version numbers are allocated under a lock.
+
+>>> artifacts = SqlArtifacts(SqlDb(url))
+>>> version, created = artifacts.commit_version("p", "data", "dataset", manifest, None, {}, [], None)
+"""
 
 from __future__ import annotations
 
@@ -11,15 +15,20 @@ import sqlalchemy as sa
 from stepline.backends.base import ArtifactRecord, RunRecord, VersionRecord
 from stepline.errors import ArtifactNotFound, Conflict, VersionNotFound
 from stepline.metadata import schema as t
-from stepline.metadata.runs import RunsMixin
+from stepline.metadata._base import SqlDb
+from stepline.metadata.runs import runs_select, to_run
 from stepline.store.manifest import Manifest
 
 _V = t.versions
 _A = t.artifacts
 
 
-class ArtifactsMixin(RunsMixin):
-    """The artifact half of the metadata store."""
+class SqlArtifacts:
+    """The artifact part of the SQL metadata store (`backends.base.ArtifactStore`, but for
+    `materialize`, which needs the objects), over a shared `SqlDb`."""
+
+    def __init__(self, db: SqlDb) -> None:
+        self.db = db
 
     def _versions_select(self) -> sa.Select[Any]:
         return (
@@ -60,9 +69,9 @@ class ArtifactsMixin(RunsMixin):
     def _artifact_row(
         self, conn: sa.Connection, project: str, name: str, lock: bool = False
     ) -> Any:
-        pid = self._project_id(conn, project, create=False)
+        pid = self.db.project_id(conn, project, create=False)
         q = sa.select(_A).where(_A.c.project_id == pid, _A.c.name == name)
-        if lock and self.dialect == "postgresql":
+        if lock and self.db.dialect == "postgresql":
             q = q.with_for_update()
         row = conn.execute(q).first()
         if row is None:
@@ -98,12 +107,18 @@ class ArtifactsMixin(RunsMixin):
         aliases: Sequence[str],
         run_id: str | None,
     ) -> tuple[VersionRecord, bool]:
-        """Commit a version unless it equals `latest`; returns (version, created)."""
+        """Commit a version unless its content equals that of an existing one; returns
+        (version, created).
+
+        As in W&B (wandb PR #11340), content equal to ANY existing version of the artifact
+        (not only `latest`) returns that version, and `latest` plus `aliases` move to it:
+        logging A, B, A gives v0, v1, then v0 again with `latest` on v0.
+        """
         digest = manifest.digest()
-        with self.tx() as conn:
-            pid = self._project_id(conn, project)
+        with self.db.tx() as conn:
+            pid = self.db.project_id(conn, project)
             conn.execute(
-                self._insert_ignore(
+                self.db.insert_ignore(
                     _A, project_id=pid, name=name, type=type, created_at=time.time()
                 )
             )
@@ -113,17 +128,18 @@ class ArtifactsMixin(RunsMixin):
                     f"artifact {project}/{name} already exists with type {art.type!r}, not {type!r};"
                     " use that type or another name"
                 )
-            latest = conn.execute(
+            same = conn.execute(
                 self._versions_select()
-                .join(t.aliases, t.aliases.c.version_id == _V.c.id)
-                .where(t.aliases.c.artifact_id == art.id, t.aliases.c.alias == "latest")
+                .where(_V.c.artifact_id == art.id, _V.c.digest == digest)
+                .order_by(_V.c.version.desc())
+                .limit(1)
             ).first()
-            if latest is not None and latest._mapping["digest"] == digest:
-                for alias in aliases:
-                    self._set_alias(conn, art.id, latest._mapping["id"], alias)
+            if same is not None:
+                for alias in ("latest", *aliases):
+                    self._set_alias(conn, art.id, same._mapping["id"], alias)
                 if run_id is not None:
-                    self._record_output(conn, run_id, latest._mapping["id"])
-                return self._to_version(conn, latest), False
+                    self._record_output(conn, run_id, same._mapping["id"], again=True)
+                return self._to_version(conn, same), False
             top = conn.execute(
                 sa.select(sa.func.max(_V.c.version)).where(_V.c.artifact_id == art.id)
             ).scalar()
@@ -164,7 +180,7 @@ class ArtifactsMixin(RunsMixin):
         self, project: str, name: str, selector: str, scope: str | None = None
     ) -> VersionRecord:
         """The version `selector` (alias or vN) names; `latest` within an execution `scope` first."""
-        with self.engine.connect() as conn:
+        with self.db.engine.connect() as conn:
             art = self._artifact_row(conn, project, name)
             q = self._versions_select().where(_V.c.artifact_id == art.id)
             row = None
@@ -173,7 +189,7 @@ class ArtifactsMixin(RunsMixin):
                 row = conn.execute(
                     q.join(t.outputs, t.outputs.c.version_id == _V.c.id)
                     .join(t.runs, t.runs.c.id == t.outputs.c.run_id)
-                    .where(t.runs.c.info["execution"].as_string() == scope)
+                    .where(t.runs.c.execution_id == scope)
                     .order_by(t.outputs.c.logged_at.desc(), _V.c.version.desc())
                     .limit(1)
                 ).first()
@@ -199,7 +215,7 @@ class ArtifactsMixin(RunsMixin):
             return self._to_version(conn, row)
 
     def set_alias(self, project: str, name: str, version: int, alias: str) -> None:
-        with self.tx() as conn:
+        with self.db.tx() as conn:
             art = self._artifact_row(conn, project, name)
             vid = conn.execute(
                 sa.select(_V.c.id).where(_V.c.artifact_id == art.id, _V.c.version == version)
@@ -209,7 +225,7 @@ class ArtifactsMixin(RunsMixin):
             self._set_alias(conn, art.id, vid, alias)
 
     def remove_alias(self, project: str, name: str, alias: str) -> None:
-        with self.tx() as conn:
+        with self.db.tx() as conn:
             art = self._artifact_row(conn, project, name)
             gone = conn.execute(
                 sa.delete(t.aliases).where(
@@ -222,22 +238,31 @@ class ArtifactsMixin(RunsMixin):
                     f" aliases: {self._alias_listing(conn, art.id)}"
                 )
 
-    def _record_output(self, conn: sa.Connection, run_id: str, version_id: int) -> None:
+    def _record_output(
+        self, conn: sa.Connection, run_id: str, version_id: int, again: bool = False
+    ) -> None:
+        """The run -> version output edge; `again` moves an existing edge's time to now, so
+        a run that logs A, B, A resolves `latest` in its execution to A."""
+        now = time.time()
         conn.execute(
-            self._insert_ignore(
-                t.outputs, run_id=run_id, version_id=version_id, logged_at=time.time()
-            )
+            self.db.insert_ignore(t.outputs, run_id=run_id, version_id=version_id, logged_at=now)
         )
+        if again:
+            conn.execute(
+                sa.update(t.outputs)
+                .where(t.outputs.c.run_id == run_id, t.outputs.c.version_id == version_id)
+                .values(logged_at=now)
+            )
 
     def record_output(self, run_id: str, version_id: int) -> None:
         """Link a run to a version it produced without creating it (identical content, cache hit)."""
-        with self.tx() as conn:
+        with self.db.tx() as conn:
             self._record_output(conn, run_id, version_id)
 
     def record_use(self, run_id: str, version_id: int) -> None:
-        with self.tx() as conn:
+        with self.db.tx() as conn:
             conn.execute(
-                self._insert_ignore(
+                self.db.insert_ignore(
                     t.usages, run_id=run_id, version_id=version_id, used_at=time.time()
                 )
             )
@@ -260,21 +285,21 @@ class ArtifactsMixin(RunsMixin):
         )
         if project:
             q = q.where(t.projects.c.name == project)
-        with self.engine.connect() as conn:
+        with self.db.engine.connect() as conn:
             return [
                 ArtifactRecord(r.id, r.project, r.name, r.type, r.created_at, r.n or 0, r.top)
                 for r in conn.execute(q)
             ]
 
     def _versions(self, where: Any, order: Any = None) -> list[VersionRecord]:
-        with self.engine.connect() as conn:
+        with self.db.engine.connect() as conn:
             rows = conn.execute(
                 self._versions_select().where(where).order_by(_V.c.id if order is None else order)
             ).all()
             return [self._to_version(conn, r) for r in rows]
 
     def list_versions(self, project: str, name: str) -> list[VersionRecord]:
-        with self.engine.connect() as conn:
+        with self.db.engine.connect() as conn:
             art = self._artifact_row(conn, project, name)
         return self._versions(_V.c.artifact_id == art.id, _V.c.version)
 
@@ -286,13 +311,13 @@ class ArtifactsMixin(RunsMixin):
         """The run that created a version and the runs that logged or reused it since."""
         logged = sa.select(t.outputs.c.run_id).where(t.outputs.c.version_id == version_id)
         creator = sa.select(_V.c.run_id).where(_V.c.id == version_id)
-        with self.engine.connect() as conn:
+        with self.db.engine.connect() as conn:
             rows = conn.execute(
-                self._runs_select()
+                runs_select()
                 .where(sa.or_(t.runs.c.id.in_(logged), t.runs.c.id.in_(creator)))
                 .order_by(t.runs.c.created_at)
             ).all()
-        return [self._to_run(r) for r in rows]
+        return [to_run(r) for r in rows]
 
     def inputs(self, run_id: str) -> list[VersionRecord]:
         used = sa.select(t.usages.c.version_id).where(t.usages.c.run_id == run_id)
@@ -300,17 +325,17 @@ class ArtifactsMixin(RunsMixin):
 
     def consumers(self, version_id: int) -> list[RunRecord]:
         users = sa.select(t.usages.c.run_id).where(t.usages.c.version_id == version_id)
-        with self.engine.connect() as conn:
+        with self.db.engine.connect() as conn:
             rows = conn.execute(
-                self._runs_select().where(t.runs.c.id.in_(users)).order_by(t.runs.c.created_at)
+                runs_select().where(t.runs.c.id.in_(users)).order_by(t.runs.c.created_at)
             ).all()
-        return [self._to_run(r) for r in rows]
+        return [to_run(r) for r in rows]
 
     def iter_versions(self) -> Iterator[VersionRecord]:
         yield from self._versions(sa.true())
 
     def delete_version(self, version_id: int) -> None:
-        with self.tx() as conn:
+        with self.db.tx() as conn:
             conn.execute(sa.delete(t.aliases).where(t.aliases.c.version_id == version_id))
             conn.execute(sa.delete(t.usages).where(t.usages.c.version_id == version_id))
             conn.execute(sa.delete(t.outputs).where(t.outputs.c.version_id == version_id))

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import difflib
+import json
+import re
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import sqlalchemy as sa
 
 from stepline.errors import UsageError
 from stepline.metadata import schema as t
+from stepline.states import RUN_STATES
 
 _COLUMNS = {
     "id": "id",
@@ -24,6 +28,11 @@ _COLUMNS = {
     "host": "host",
     "exit_code": "exit_code",
     "notes": "notes",
+    # pipeline facts: info keys with their own indexed columns (see metadata/runs.py)
+    "execution_id": "execution_id",
+    "info.execution": "execution_id",
+    "cache_key": "cache_key",
+    "info.cache_key": "cache_key",
 }
 _JSON_ROOTS = {
     "config": "config",
@@ -33,6 +42,90 @@ _JSON_ROOTS = {
 }
 _OPS = ("$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$in", "$nin", "$exists", "$regex")
 KNOWN_KEYS = "id, name, state, group, job_type, created_at, tags, config.*, summary.*, info.*"
+
+#: the text operators of `KEY OP VALUE` conditions, longest first so `<=` wins over `<`
+_TEXT_OPS = {
+    "!=": "$ne",
+    "<=": "$lte",
+    ">=": "$gte",
+    "==": "$eq",
+    "=": "$eq",
+    "<": "$lt",
+    ">": "$gt",
+}
+_KEY = re.compile(r"[\w.\-]+")
+CONDITION_USAGE = "write KEY OP VALUE with OP one of =, !=, <, <=, >, >= (e.g. summary.mae<0.5)"
+
+
+def _syntax_error(text: str, pos: int, what: str) -> UsageError:
+    return UsageError(
+        f"filter {text!r}: {what} at position {pos + 1}\n  {text}\n  {' ' * pos}^\n{CONDITION_USAGE}"
+    )
+
+
+def _value(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def parse_condition(text: str) -> tuple[str, str, Any]:
+    """`"summary.mae<0.5"` → `("summary.mae", "$lt", 0.5)`; a malformed one names the position.
+
+    Values are read as JSON when they parse (numbers, true, null, "quoted"), else as text.
+    """
+    m = _KEY.match(text)
+    if not m:
+        raise _syntax_error(text, 0, "expected a key such as summary.mae or config.lr")
+    key, pos = m.group(), m.end()
+    while pos < len(text) and text[pos] == " ":
+        pos += 1
+    op = next((o for o in _TEXT_OPS if text.startswith(o, pos)), None)
+    if op is None:
+        found = repr(text[pos]) if pos < len(text) else "the end"
+        raise _syntax_error(text, pos, f"expected an operator after {key!r}, found {found}")
+    pos += len(op)
+    while pos < len(text) and text[pos] == " ":
+        pos += 1
+    if pos == len(text):
+        raise _syntax_error(text, pos, f"missing a value after {op!r}")
+    if text[pos] in "<>=!":
+        raise _syntax_error(text, pos, f"unexpected {text[pos]!r} after operator {op!r}")
+    return key, _TEXT_OPS[op], _value(text[pos:].rstrip())
+
+
+def _check_states(cond: Any) -> None:
+    values = cond.values() if isinstance(cond, dict) else [cond]
+    for value in values:
+        for state in value if isinstance(value, list | tuple) else [value]:
+            if isinstance(state, str) and state not in RUN_STATES:
+                close = difflib.get_close_matches(state, RUN_STATES, n=1)
+                hint = f"did you mean {close[0]!r}? " if close else ""
+                raise UsageError(f"no run state {state!r}; {hint}states: {', '.join(RUN_STATES)}")
+
+
+def json_keys(filters: dict[str, Any], order: Sequence[str] = ()) -> Iterator[str]:
+    """The config.*/summary.* keys a query must find in some run (not those tested by $exists)."""
+    for key, cond in filters.items():
+        if key in ("$and", "$or", "$nor"):
+            for part in cond:
+                yield from json_keys(part)
+        elif (
+            key.split(".", 1)[0] in ("config", "summary", "summary_metrics")
+            and "." in key
+            and not (isinstance(cond, dict) and "$exists" in cond)
+        ):
+            yield key
+    for key in order:
+        name = key.lstrip("+-")
+        if name.split(".", 1)[0] in ("config", "summary", "summary_metrics") and "." in name:
+            yield name
+
+
+def json_key_present(key: str) -> Any:
+    """A condition true for runs whose JSON column holds `key` (a non-null value)."""
+    return _json_expr(key, "").is_not(None)
 
 
 def _json_expr(key: str, sample: Any) -> Any:
@@ -78,6 +171,8 @@ def _tags(cond: Any) -> Any:
 def _field(key: str, cond: Any) -> Any:
     if key == "tags":
         return _tags(cond)
+    if key == "state":
+        _check_states(cond)
     if not isinstance(cond, dict):
         cond = {"$eq": cond}
     clauses = []

@@ -1,43 +1,32 @@
-"""Registered models in SQL: each has versions v1, v2, … that point at artifact versions, and aliases."""
+"""Registered models in SQL: each has versions v1, v2, … that point at artifact versions, and aliases.
+
+>>> registry = SqlRegistry(SqlDb(url))
+>>> registry.register_version("rental_prices", version_id)   # -> 1
+"""
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
 
+from stepline.backends.base import ModelVersion, RegisteredModel
 from stepline.errors import NotFound, VersionNotFound
 from stepline.metadata import schema as t
-from stepline.metadata.artifacts import ArtifactsMixin
+from stepline.metadata._base import SqlDb
 
 _M, _MV, _MA = t.registered_models, t.model_versions, t.model_aliases
 
 
-@dataclass
-class ModelVersion:
-    model: str
-    version: int
-    artifact_ref: str
-    artifact_version_id: int
-    description: str | None
-    tags: dict[str, Any]
-    created_at: float
-    aliases: list[str] = field(default_factory=list)
+__all__ = ["ModelVersion", "RegisteredModel", "SqlRegistry"]
 
 
-@dataclass
-class RegisteredModel:
-    name: str
-    description: str | None
-    tags: dict[str, Any]
-    created_at: float
-    versions: list[ModelVersion] = field(default_factory=list)
+class SqlRegistry:
+    """The registry part of the SQL metadata store (`backends.base.RegistryStore`)."""
 
-
-class RegistryMixin(ArtifactsMixin):
-    """Registered models, their versions and aliases."""
+    def __init__(self, db: SqlDb) -> None:
+        self.db = db
 
     def _model_row(self, conn: sa.Connection, name: str) -> Any:
         row = conn.execute(sa.select(_M).where(_M.c.name == name)).first()
@@ -59,14 +48,14 @@ class RegistryMixin(ArtifactsMixin):
 
         Registering the version the model's newest version already points at returns that one.
         """
-        with self.tx() as conn:
+        with self.db.tx() as conn:
             conn.execute(
-                self._insert_ignore(
+                self.db.insert_ignore(
                     _M, name=model, description=None, tags={}, created_at=time.time()
                 )
             )
             m = self._model_row(conn, model)
-            if self.dialect == "postgresql":
+            if self.db.dialect == "postgresql":
                 conn.execute(sa.select(_M.c.id).where(_M.c.id == m.id).with_for_update())
             newest = conn.execute(
                 sa.select(_MV.c.version, _MV.c.version_id)
@@ -98,14 +87,14 @@ class RegistryMixin(ArtifactsMixin):
         return int(mv)
 
     def set_model_alias(self, model: str, version: int, alias: str) -> None:
-        with self.tx() as conn:
+        with self.db.tx() as conn:
             m = self._model_row(conn, model)
             mv = self._mv_id(conn, m.id, model, version)
             conn.execute(sa.delete(_MA).where(_MA.c.model_id == m.id, _MA.c.alias == alias))
             conn.execute(sa.insert(_MA).values(model_id=m.id, alias=alias, model_version_id=mv))
 
     def remove_model_alias(self, model: str, alias: str) -> None:
-        with self.tx() as conn:
+        with self.db.tx() as conn:
             m = self._model_row(conn, model)
             if not conn.execute(
                 sa.delete(_MA).where(_MA.c.model_id == m.id, _MA.c.alias == alias)
@@ -115,7 +104,7 @@ class RegistryMixin(ArtifactsMixin):
     def update_model(
         self, model: str, description: str | None = None, tags: dict[str, Any] | None = None
     ) -> None:
-        with self.tx() as conn:
+        with self.db.tx() as conn:
             m = self._model_row(conn, model)
             values: dict[str, Any] = {}
             if description is not None:
@@ -126,7 +115,7 @@ class RegistryMixin(ArtifactsMixin):
                 conn.execute(sa.update(_M).where(_M.c.id == m.id).values(**values))
 
     def get_model(self, model: str) -> RegisteredModel:
-        with self.engine.connect() as conn:
+        with self.db.engine.connect() as conn:
             m = self._model_row(conn, model)
             rows = conn.execute(
                 sa.select(
@@ -162,10 +151,10 @@ class RegistryMixin(ArtifactsMixin):
         return RegisteredModel(m.name, m.description, m.tags or {}, m.created_at, versions)
 
     def list_models(self) -> list[RegisteredModel]:
-        with self.engine.connect() as conn:
+        with self.db.engine.connect() as conn:
             names = list(conn.execute(sa.select(_M.c.name).order_by(_M.c.name)).scalars())
         return [self.get_model(n) for n in names]
 
     def registered_version_ids(self) -> set[int]:
-        with self.engine.connect() as conn:
+        with self.db.engine.connect() as conn:
             return set(conn.execute(sa.select(_MV.c.version_id)).scalars())

@@ -46,8 +46,30 @@ runs = sa.Table(
     sa.Column("ended_at", sa.Float),
     sa.Column("heartbeat_at", sa.Float),
     sa.Column("exit_code", sa.Integer),
+    #: the pipeline execution the run belongs to (a step, a cache hit, the execution's own run)
+    sa.Column("execution_id", sa.String(64)),
+    #: the step-cache key of the run's work; a finished run with it is a cache hit for it
+    sa.Column("cache_key", sa.String(64)),
     sa.Index("ix_runs_project_created", "project_id", "created_at"),
     sa.Index("ix_runs_group", "grp"),
+    sa.Index("ix_runs_execution", "execution_id"),
+    sa.Index("ix_runs_cache_key", "cache_key"),
+)
+
+#: pipeline executions: one `stepline run` of a pipeline.yaml, or one course root's (Hydra job's)
+#: `mlflow.run` calls; its runs carry `runs.execution_id`
+executions = sa.Table(
+    "executions",
+    meta,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("pipeline", sa.String(256), nullable=False),
+    sa.Column("project_id", sa.Integer, sa.ForeignKey("projects.id"), nullable=False),
+    sa.Column("grp", sa.String(256)),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("started_at", sa.Float, nullable=False),
+    sa.Column("ended_at", sa.Float),
+    sa.Column("parameters", sa.JSON, nullable=False),
+    sa.Index("ix_executions_project_started", "project_id", "started_at"),
 )
 
 #: metric history in chunks: each row holds the steps one flush wrote, as a JSON list of
@@ -61,6 +83,19 @@ history = sa.Table(
     sa.Column("last_step", sa.Integer, nullable=False),
     sa.Column("data", sa.Text, nullable=False),
     sa.Index("ix_history_run", "run_id", "first_step"),
+)
+
+#: chart previews (metadata/previews.py): a long metric's min/max buckets per run and key, as
+#: JSON, holding the run's history up to chunk `history_id` (`chunks` chunks, `points` points)
+history_previews = sa.Table(
+    "history_previews",
+    meta,
+    sa.Column("run_id", sa.String(64), sa.ForeignKey("runs.id"), primary_key=True),
+    sa.Column("key", sa.String(512), primary_key=True),
+    sa.Column("history_id", sa.Integer, nullable=False),
+    sa.Column("chunks", sa.Integer, nullable=False),
+    sa.Column("points", sa.BigInteger, nullable=False),
+    sa.Column("data", sa.Text, nullable=False),
 )
 
 run_logs = sa.Table(

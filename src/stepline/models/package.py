@@ -7,6 +7,7 @@ Layout written by `save` (the same as `mlflow.sklearn.save_model`):
     input_example.json          pandas "split" orient, no index: {"columns": [..], "data": [..]}
     serving_input_example.json  the same wrapped as an /invocations body: {"dataframe_split": ...}
     requirements.txt  python_env.yaml  conda.yaml
+    reference_profile.json      with `reference_data`: the training data's profile (monitoring)
 
 MLflow reads stepline's packages with `mlflow.sklearn.load_model` / `mlflow.pyfunc.load_model`,
 and `load` reads MLflow's (pickle ones only with `trust=True`).
@@ -26,7 +27,8 @@ from typing import Any
 
 import yaml
 
-from stepline.errors import ModelError
+from stepline.errors import ModelError, SpecError
+from stepline.formats.yaml import load_yaml
 from stepline.models.environment import CONDA_ENV, PYTHON_ENV, write_environment
 from stepline.models.serialize import (
     FILE_NAMES,
@@ -45,7 +47,7 @@ CODE_DIR = "code"
 
 def _stepline_version() -> str:
     try:
-        from stepline import __version__
+        from stepline._version import __version__
 
         return __version__
     except ImportError:  # pragma: no cover
@@ -165,6 +167,7 @@ def save(
     serialization: str = SKOPS,
     extra_pip_requirements: Sequence[str] | None = None,
     code_paths: Sequence[str | Path] | None = None,
+    reference_data: Any = None,
 ) -> Path:
     """Write `model` (a fitted scikit-learn estimator) as an MLflow-compatible package.
 
@@ -239,6 +242,10 @@ def save(
             mlmodel["signature"] = signature.to_mlmodel()
         if metadata:
             mlmodel["metadata"] = metadata
+        if reference_data is not None:
+            from stepline.monitor.reference import write_reference
+
+            write_reference(root, model, reference_data)
         mlmodel["model_size_bytes"] = _dir_size(root)
         (root / MLMODEL).write_text(yaml.safe_dump(mlmodel, sort_keys=True))
         write_environment(root, serialization, pip_requirements, extra_pip_requirements)
@@ -328,9 +335,9 @@ def read_mlmodel(root: Path) -> dict[str, Any]:
     if not file.is_file():
         raise ModelError(f"{root} is not a model package: it has no {MLMODEL} file")
     try:
-        data = yaml.safe_load(file.read_text())
-    except yaml.YAMLError as exc:
-        raise ModelError(f"{file} is not valid YAML: {exc}") from exc
+        data = load_yaml(file).data
+    except SpecError as exc:  # names file, line and column
+        raise ModelError(str(exc)) from exc
     if not isinstance(data, dict) or not isinstance(data.get("flavors"), dict):
         raise ModelError(f"{file} has no 'flavors' mapping")
     if "sklearn" not in data["flavors"]:

@@ -18,22 +18,10 @@ import json
 import math
 from typing import Any
 
-from stepline.errors import ModelError
+from stepline.errors import PayloadError, UnsupportedContentType
 from stepline.models.signature import Schema
 
 INPUT_KEYS = ("dataframe_split", "dataframe_records", "instances", "inputs")
-
-
-class PayloadError(ModelError):
-    """A request body that is not a valid `/invocations` payload (an HTTP 400)."""
-
-    code = "bad_payload"
-
-
-class UnsupportedContentType(ModelError):
-    """A request whose Content-Type `/invocations` does not accept (an HTTP 415)."""
-
-    code = "unsupported_content_type"
 
 
 def _frame(data: Any, **kwargs: Any) -> Any:
@@ -71,7 +59,11 @@ def parse_json(body: bytes, schema: Schema | None = None) -> tuple[Any, dict[str
     """Parse a JSON `/invocations` body into (model input, params)."""
     try:
         doc = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except RecursionError:
+        raise PayloadError(
+            "the request body is not valid JSON: it nests arrays or objects too deeply"
+        ) from None
+    except ValueError as exc:  # JSONDecodeError, bad UTF-8, integers over 4,300 digits
         raise PayloadError(f"the request body is not valid JSON: {exc}") from exc
     if not isinstance(doc, dict):
         raise PayloadError(

@@ -8,28 +8,26 @@ A reference is one of:
   with `set_registry_resolver`, e.g. for a remote registry), then downloaded as below;
 - an artifact reference, `[project/]name[:alias|vN]`, downloaded through the tracking API
   (`run.use_artifact(ref)` when a run is given, so lineage records it; otherwise
-  `stepline.Api().artifact(ref)`).
+  `Api(backend).artifact(ref)` on the backend given, else this process's store).
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from stepline.errors import ModelError
+from stepline.errors import InvalidReference, ModelError
+from stepline.formats.refs import is_model_ref, parse_model_ref, parse_ref
 from stepline.models.package import MLMODEL
+
+if TYPE_CHECKING:
+    from stepline.backends.base import Backend
 
 # (name, "alias" or "vN" or "N") -> local directory holding the package
 RegistryResolver = Callable[[str, str], "str | Path"]
 
 _registry_resolver: RegistryResolver | None = None
-
-_REGISTRY_RE = re.compile(
-    r"^(?:models:/)?(?P<name>[^@/:\s]+)(?:@(?P<alias>[^@/\s]+)|/(?P<ver>\d+))$"
-)
-_ARTIFACT_RE = re.compile(r"^(?:[\w.\-]+/)?[\w.\-]+(?::[\w.\-]+)?$")
 
 
 def set_registry_resolver(resolver: RegistryResolver | None) -> None:
@@ -39,16 +37,14 @@ def set_registry_resolver(resolver: RegistryResolver | None) -> None:
 
 
 def parse_registry_reference(ref: str) -> tuple[str, str] | None:
-    """`"rf@prod"` → `("rf", "prod")`; `"models:/rf/3"` → `("rf", "3")`; else None."""
-    if "@" not in ref and not ref.startswith("models:/"):
+    """`"rf@prod"` → `("rf", "prod")`; `"models:/rf/3"` → `("rf", "3")`; else None.
+
+    Raises `InvalidReference` for a registry form that does not parse (`formats.refs`).
+    """
+    if not is_model_ref(ref):
         return None
-    match = _REGISTRY_RE.match(ref)
-    if not match:
-        raise ModelError(
-            f"malformed registry reference {ref!r}; expected NAME@alias, models:/NAME@alias "
-            "or models:/NAME/VERSION"
-        )
-    return match["name"], match["alias"] or match["ver"]
+    parsed = parse_model_ref(ref)
+    return parsed.name, str(parsed.version) if parsed.version is not None else parsed.alias
 
 
 def find_package(root: Path) -> Path:
@@ -75,34 +71,27 @@ def find_package(root: Path) -> Path:
     )
 
 
-def _download_artifact(ref: str, run: Any) -> Path:
+def _download_artifact(ref: str, run: Any, backend: Backend | None) -> Path:
     if run is not None:
         return Path(run.use_artifact(ref).download())
-    import stepline
+    from stepline.tracking.api import Api
 
-    api_factory = getattr(stepline, "Api", None)
-    if api_factory is None:
-        raise ModelError(
-            f"cannot resolve artifact reference {ref!r}: this stepline has no tracking API"
-        )
-    return Path(api_factory().artifact(ref).download())
+    return Path(Api(backend).artifact(ref).download())
 
 
-def _registry_artifact(name: str, selector: str) -> str:
+def _registry_artifact(name: str, selector: str, backend: Backend | None) -> str:
     """The artifact version (`project/name:vN`) a registered model version links."""
-    try:
-        from stepline import registry
-    except ImportError as exc:
-        raise ModelError(
-            f"{name}@{selector} is a registry reference, but this stepline has no model "
-            "registry; use a path or an artifact reference such as random_forest_export:prod"
-        ) from exc
+    from stepline import registry
+
     ref = f"{name}:v{selector}" if selector.isdigit() else f"{name}@{selector}"
-    return str(registry.resolve(ref).ref)
+    return str(registry.resolve(ref, backend=backend).ref)
 
 
-def resolve_model_dir(ref: str | Path, run: Any = None) -> Path:
-    """Return the local package directory for a path, artifact or registry reference."""
+def resolve_model_dir(ref: str | Path, run: Any = None, backend: Backend | None = None) -> Path:
+    """Return the local package directory for a path, artifact or registry reference.
+
+    References are looked up on `backend` (default: this process's store), or through `run`.
+    """
     path = Path(ref)
     if path.exists():
         if path.is_file() and path.name == MLMODEL:
@@ -115,10 +104,14 @@ def resolve_model_dir(ref: str | Path, run: Any = None) -> Path:
     if registry is not None:
         if _registry_resolver is not None:
             return find_package(Path(_registry_resolver(*registry)))
-        return find_package(_download_artifact(_registry_artifact(*registry), run))
-    if not _ARTIFACT_RE.match(text):
+        return find_package(
+            _download_artifact(_registry_artifact(*registry, backend), run, backend)
+        )
+    try:
+        parse_ref(text)
+    except InvalidReference as exc:
         raise ModelError(
             f"{text!r} is neither an existing path nor a reference; expected a package "
             "directory, [project/]artifact[:alias|vN] or NAME@alias"
-        )
-    return find_package(_download_artifact(text, run))
+        ) from exc
+    return find_package(_download_artifact(text, run, backend))

@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import importlib
 import pickle
+import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from stepline.errors import ModelError, require
+from stepline.errors import ModelError, UntrustedModel, require
 
 SKOPS = "skops"
 PICKLE = "pickle"
@@ -59,16 +60,6 @@ _SAFE_FUNCTIONS = frozenset(
 )
 
 Trust = bool | Sequence[str]
-
-
-class UntrustedModel(ModelError):
-    """A model file needs types (or unpickling) the caller has not trusted."""
-
-    code = "model_untrusted"
-
-    def __init__(self, message: str, *, types: Sequence[str] = ()) -> None:
-        super().__init__(message)
-        self.types = list(types)
 
 
 def _resolve(dotted: str) -> Any:
@@ -120,6 +111,33 @@ def dump_estimator(model: Any, path: Path, fmt: str) -> list[str]:
     return []
 
 
+def _not_skops(path: Path, what: str) -> ModelError:
+    return ModelError(
+        f"model file {path} is not a skops file ({what}), though the package's MLmodel says "
+        "serialization_format: skops. stepline never unpickles a file named as skops. If the "
+        "file is a pickle from a source you trust, rename it model.pkl, set "
+        "'serialization_format: pickle' and 'pickled_model: model.pkl' in the sklearn flavor of "
+        "MLmodel, and load it with trust=True (CLI: --trust); better, re-save the model with "
+        "stepline.models.save, which writes skops"
+    )
+
+
+def _skops_types(path: Path) -> list[str]:
+    """The untrusted types a skops file lists; `ModelError` naming the file if it is none."""
+    import skops.io
+
+    if not zipfile.is_zipfile(path):
+        with path.open("rb") as fh:
+            head = fh.read(1)
+        if head == b"\x80":  # the PROTO opcode every pickle of protocol 2 or later starts with
+            raise _not_skops(path, "it looks like a pickle")
+        raise _not_skops(path, "a skops file is a zip archive, and this is not one")
+    try:
+        return sorted(skops.io.get_untrusted_types(file=path))
+    except Exception as exc:  # skops raises KeyError, JSONDecodeError, ... for a foreign zip
+        raise _not_skops(path, f"{type(exc).__name__}: {exc}") from exc
+
+
 def load_estimator(path: Path, fmt: str, trust: Trust = False) -> tuple[Any, list[str]]:
     """Read a model file; return (estimator, the types that had to be trusted).
 
@@ -131,7 +149,7 @@ def load_estimator(path: Path, fmt: str, trust: Trust = False) -> tuple[Any, lis
         require("skops", "ml")
         import skops.io
 
-        needed = sorted(skops.io.get_untrusted_types(file=path))
+        needed = _skops_types(path)
         allowed = set(trust) if isinstance(trust, list | tuple | set | frozenset) else set()
         if trust is True:
             refused: list[str] = []

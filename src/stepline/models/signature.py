@@ -21,7 +21,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from stepline.errors import ModelError
+from stepline.errors import ModelError, SignatureError
 
 # MLflow's column types, in the order MLflow documents them.
 COLUMN_TYPES = ("boolean", "integer", "long", "float", "double", "string", "binary", "datetime")
@@ -33,16 +33,6 @@ _NUMPY_FOR_TYPE = {
     "float": "float32",
     "double": "float64",
 }
-
-
-class SignatureError(ModelError):
-    """Input data that does not match a model's signature; `column` names the culprit."""
-
-    code = "model_signature"
-
-    def __init__(self, message: str, *, column: str | None = None) -> None:
-        super().__init__(message)
-        self.column = column
 
 
 @dataclass(frozen=True)
@@ -265,6 +255,15 @@ def _coerce_column(series: Any, spec: ColSpec) -> Any:
     if kind == "string":
         if ptypes.is_numeric_dtype(dtype) and not series.isna().all():
             raise bad(f"got {dtype} values")
+        if ptypes.is_object_dtype(dtype):
+            if ptypes.infer_dtype(series, skipna=True) not in ("string", "empty"):
+                wrong = series[series.notna() & ~series.map(lambda v: isinstance(v, str))]
+                raise bad(f"value {wrong.iloc[0]!r} is not a string")
+            missing = series.isna()
+            if missing.any() and not spec.required:
+                # JSON null (None) becomes NaN, what a CSV's empty cell reads as and what
+                # scikit-learn's imputers take for missing (a None they pass on, unimputed)
+                return series.where(~missing, np.nan)
         return series
     if kind in ("double", "float"):
         if ptypes.is_bool_dtype(dtype):

@@ -12,18 +12,24 @@ env, and the digest of every parameter that names an artifact in the store
 from __future__ import annotations
 
 import os
-import re
 import sys
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from stepline.errors import NotFound, SpecError, SteplineError, UsageError
-from stepline.pipeline.cache import cache_key, file_digests
+from stepline import settings as _settings
+from stepline.components.mlproject import find_mlproject
+from stepline.errors import EnvError, SpecError, StepFailed, SteplineError, UsageError
+from stepline.formats.refs import find_ref
+from stepline.pipeline.cache import cache_key
+from stepline.pipeline.fingerprint import fingerprint
+from stepline.pipeline.tracking import CoreTracker
+
+if TYPE_CHECKING:
+    from stepline.backends.base import Backend
 
 HOOK_DIR = Path(__file__).resolve().parent / "mlflow_hook"
-_REF = re.compile(r"^(?:[A-Za-z0-9_.\-]+/)?[A-Za-z0-9_.\-]+:[A-Za-z0-9_.\-]+$")
 
 
 def is_course_root(path: str | Path | None) -> bool:
@@ -31,7 +37,7 @@ def is_course_root(path: str | Path | None) -> bool:
     p = Path(path) if path is not None else Path.cwd()
     return (
         p.is_dir()
-        and any((p / n).is_file() for n in ("MLproject", "MLproject.yaml"))
+        and find_mlproject(p) is not None
         and not any((p / n).is_file() for n in ("pipeline.yaml", "pipeline.yml"))
     )
 
@@ -43,10 +49,26 @@ def hook_env(execution: str, base: Mapping[str, str] | None = None) -> dict[str,
     parts = [str(HOOK_DIR), *[p for p in existing.split(os.pathsep) if p]]
     return {
         "PYTHONPATH": os.pathsep.join(dict.fromkeys(parts)),
-        "STEPLINE_PYTHON": sys.executable,
-        "STEPLINE_EXECUTION": execution,
-        "STEPLINE_LAUNCH_PATH": base.get("STEPLINE_LAUNCH_PATH") or base.get("PATH", ""),
+        _settings.PYTHON: sys.executable,
+        _settings.EXECUTION: execution,
+        _settings.LAUNCH_PATH: base.get(_settings.LAUNCH_PATH) or base.get("PATH", ""),
     }
+
+
+def step_environment(root_env: Mapping[str, str]) -> dict[str, str]:
+    """The environment a step starts from, made from its root's (this process's is left alone).
+
+    Steps run in their own envs, not inside the root's, so the root env's activation is undone
+    (PATH as the launcher had it, no VIRTUAL_ENV); the root run's job type (`pipeline`) is not
+    the step's, whose component sets its own.
+    """
+    env = dict(root_env)
+    if env.get(_settings.LAUNCH_PATH):
+        env["PATH"] = env[_settings.LAUNCH_PATH]
+        env.pop("VIRTUAL_ENV", None)
+    for var in ("STEPLINE_JOB_TYPE", "WANDB_JOB_TYPE"):
+        env.pop(var, None)
+    return env
 
 
 def root_parameters(
@@ -80,91 +102,140 @@ class ResolvedInput:
     execution: str | None
 
 
-def _scoped_latest(api: Any, project: str | None, name: str, execution: str) -> Any | None:
-    """The newest version of `name` this execution produced or took from the cache."""
-    if not execution:
-        return None
-    for view in api.runs(project, filters={"info.execution": execution}, order="-created_at"):
-        if view.state == "cached":
-            version = (view.info.get("outputs") or {}).get(name)
-            if version:
-                return api.artifact(f"{view.project}/{name}:{version}")
-        elif view.state == "finished":
-            for art in view.logged_artifacts():
-                if art.name == name:
-                    return art
-    return None
-
-
 def _resolve_inputs(
-    parameters: Mapping[str, Any], project: str | None, execution: str
+    tracker: CoreTracker, parameters: Mapping[str, Any], project: str | None, execution: str
 ) -> dict[str, ResolvedInput]:
     """Parameters whose values resolve to artifact versions: `name:latest` as this execution
-    produced it (or took it from the cache) when it did, anything else from the store."""
-    import stepline
-
-    api = stepline.Api()
+    produced it (or took it from the cache) when it did, anything else from the store; the
+    same execution-scoped `latest` a pipeline.yaml step's `use_artifact` sees."""
     out: dict[str, ResolvedInput] = {}
     for value in parameters.values():
         text = str(value)
-        if not _REF.match(text) or text in out:
+        ref = find_ref(text)
+        if ref is None or text in out:
             continue
-        ref_project, _, rest = text.rpartition("/")
-        name, _, alias = rest.partition(":")
+        target = text if ref.project or not project else f"{project}/{text}"
         try:
-            art = None
-            if alias == "latest":
-                art = _scoped_latest(api, ref_project or project, name, execution)
-            if art is None:
-                art = api.artifact(text if ref_project or not project else f"{project}/{text}")
+            version = tracker.resolve(target, scope=execution or None)
         except (SteplineError, ValueError):
             continue
-        producer = art.logged_by()
-        origin = (getattr(producer, "info", None) or {}).get("execution") if producer else None
-        out[text] = ResolvedInput(
-            text, f"{art.project}/{art.name}:{art.version}", art.digest, origin
-        )
+        if version is None:
+            continue
+        out[text] = ResolvedInput(text, version.ref, version.digest, version.execution)
     return out
 
 
-def _cached(project: str | None, key: str) -> tuple[Any, list[Any]] | None:
-    """The newest finished run with `key` whose logged versions all still exist."""
-    import stepline
+def _join_root(
+    backend: Backend, project: str | None, group: str | None, environ: Mapping[str, str]
+) -> None:
+    """Put the root's run (the main.py calling mlflow.run) in its steps' project and group.
 
-    api = stepline.Api()
-    for view in api.runs(project, filters={"info.cache_key": key, "state": "finished"}):
-        outputs = view.logged_artifacts()
-        try:
-            for art in outputs:
-                api.artifact(f"{art.project}/{art.name}:{art.version}")
-        except NotFound:
-            continue
-        return view, outputs
-    return None
+    main.py sets WANDB_PROJECT/WANDB_RUN_GROUP for its steps after its own run was created, so
+    the root would otherwise stay in the launcher's default project, alone.
+    """
+    root = environ.get(_settings.RUN_ID)  # the root's run: the calling process's
+    if not root or not (project or group):
+        return
+    from stepline.tracking.run import place_run
+
+    place_run(root, project=project, group=group, backend=backend)
+
+
+def _uri_label(uri: str) -> str:
+    """The step's name as the summary shows it: the component folder (a git URI's #subdir)."""
+    path = uri.split("#", 1)[1] if "#" in uri else uri
+    return Path(path.rstrip("/")).name or uri
+
+
+def _record_unstarted(
+    backend: Backend,
+    settings: _settings.Settings,
+    request: Mapping[str, Any],
+    label: str,
+    error: str,
+    info: Mapping[str, Any] | None = None,
+) -> None:
+    """A failed run for a step that failed before its run could start (spec or env error), so
+    the execution's summary and `stepline runs ls` show it with its reason."""
+    from stepline.tracking.runs import start_run
+
+    execution = str(request.get("execution") or "")
+    run = start_run(
+        backend,
+        project=request.get("project"),
+        group=request.get("group"),
+        job_type=label,
+        settings=settings,
+    )
+    run.set_info(
+        **{
+            "execution": execution,
+            "launch": request.get("launch") or execution,
+            "pipeline": "mlflow.run",
+            "step": label,
+            "source": str(request.get("uri")),
+            **(info or {}),
+            "started": False,
+            "error": error,
+        }
+    )
+    run.finish(status="failed")
+
+
+def _join_execution(tracker: CoreTracker, request: Mapping[str, Any], run_id: str) -> None:
+    """Record the step's execution (the root's, or its Hydra job's) when it is new."""
+    execution = str(request.get("execution") or "")
+    if execution:
+        root = Path(str(request.get("cwd") or ".")).name
+        launch = request.get("launch") or execution
+        tracker.join_execution(
+            execution, run_id, pipeline=root, parameters={"launch": launch, "root": root}
+        )
+
+
+def finish_root(launch: str, status: str) -> list[str]:
+    """End the executions of one course-root launch (one per Hydra job of a multirun) with
+    the root run's outcome; returns their ids."""
+    tracker = CoreTracker()
+    runs = tracker.runs(None, {"info.launch": launch})
+    executions = sorted({str(r.info["execution"]) for r in runs if r.info.get("execution")})
+    state = "finished" if status == "finished" else "failed"
+    for execution in executions:
+        tracker.end_execution(execution, state)
+    return executions
 
 
 def run_mlflow_step(
-    request: Mapping[str, Any], on_output: Callable[[str, str], None] | None = None
+    request: Mapping[str, Any],
+    on_output: Callable[[str, str], None] | None = None,
+    backend: Backend | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    run_step: Callable[..., Any] | None = None,
 ) -> dict[str, Any]:
     """Run one intercepted `mlflow.run` call as a cached stepline step; return its outcome.
 
     `request` has uri, entry_point, version, parameters, env_manager, cwd, run_name,
     execution, project, group (see `mlflow_hook/sitecustomize.py`). Returns
     `{"status": "finished"|"cached"|"failed", "run_id", "cached_from"?, "error"?}`.
+    The step's runs go to `backend` (default: the store of the settings `environ`, the calling
+    root's environment, gives; default this process's). The cache decision is made here; a
+    step that must run is run by `run_step` (default `stepline.components.execute`, here; the
+    step server of `--executor ray` ships it to a Ray task), called as `execute` is.
     """
-    import stepline
+    from stepline.backends import open_backend
     from stepline.components import execute, prepare
+    from stepline.tracking.runs import start_run
 
-    # steps run in their own envs, not inside the root's: undo the root env's activation
-    if os.environ.get("STEPLINE_LAUNCH_PATH"):
-        os.environ["PATH"] = os.environ["STEPLINE_LAUNCH_PATH"]
-        os.environ.pop("VIRTUAL_ENV", None)
-    # the root run's job type ("pipeline") is not the step's; its component sets its own
-    for var in ("STEPLINE_JOB_TYPE", "WANDB_JOB_TYPE"):
-        os.environ.pop(var, None)
+    environ = os.environ if environ is None else environ
+    run_step = run_step or execute
+    base = step_environment(environ)
+    settings = _settings.Settings.from_env(base)
+    backend = backend or open_backend(settings)
     execution = str(request.get("execution") or "")
     project = request.get("project")
     group = request.get("group")
+    _join_root(backend, project, group, environ)
     try:
         step = prepare(
             request["uri"],
@@ -175,16 +246,17 @@ def run_mlflow_step(
             cwd=request.get("cwd"),
         )
     except SteplineError as exc:
-        raise SpecError(f"mlflow.run({request['uri']!r}): {exc}") from exc
-    inputs = _resolve_inputs(step.parameters, project, execution)
+        error = SpecError(f"mlflow.run({request['uri']!r}): {exc}")
+        _record_unstarted(backend, settings, request, _uri_label(str(request["uri"])), str(error))
+        raise error from exc
+    tracker = CoreTracker(backend, settings)  # the cache and scope engine pipeline.yaml uses
+    inputs = _resolve_inputs(tracker, step.parameters, project, execution)
+    keyed = fingerprint(step.parameters)
     key = cache_key(
         source_digest=step.source_digest,
         entry_point=step.entry_point,
-        parameters=step.parameters,
-        inputs={
-            **{r: i.digest for r, i in inputs.items()},
-            **file_digests(step.parameters),
-        },
+        parameters=keyed.parameters,
+        inputs={r: i.digest for r, i in inputs.items()},
         env_digest=step.env_digest,
     )
     info = {
@@ -195,38 +267,45 @@ def run_mlflow_step(
         "cache_key": key.key,
         "cache_fields": dict(key.fields),
         "inputs_resolved": {r: i.version for r, i in inputs.items()},
+        "parameter_notes": keyed.notes,
     }
-    if os.environ.get("STEPLINE_NO_CACHE") != "1":
-        hit = _cached(project, key.key)
+    if not settings.no_cache:
+        hit = tracker.find_cached(project, key.key, None)
         if hit is not None:
             original, outputs = hit
-            run = stepline.init(
+            run = start_run(
+                backend,
                 project=project,
                 group=group,
                 job_type=original.job_type,
-                reinit="create_new",
+                settings=settings,
             )
-            run.set_info(
-                **info,
-                cached_from=original.id,
-                outputs={a.name: a.version for a in outputs},
-            )
-            run.finish(status="cached")
+            run.set_info(**info, outputs={n: v.version for n, v in outputs.items()})
+            run.mark_cached(original.id)  # links the original's outputs to this run
+            _join_execution(tracker, request, str(run.id))
             if on_output:
                 label = Path(step.source_dir).name
                 on_output("stdout", f"[stepline] {label}: cache hit (run {original.id})")
             return {"status": "cached", "run_id": str(run.id), "cached_from": original.id}
     origins = {i.execution for i in inputs.values() if i.execution and i.ref.endswith(":latest")}
     scope = origins.pop() if len(origins) == 1 else execution
-    result = execute(
-        step,
-        project=project,
-        group=group,
-        run_name=request.get("run_name"),
-        extra_env={"STEPLINE_SCOPE": scope},
-        info=info,
-        on_output=on_output,
-    )
+    try:
+        result = run_step(
+            step,
+            project=project,
+            group=group,
+            run_name=request.get("run_name"),
+            extra_env={_settings.SCOPE: scope},
+            info=info,
+            on_output=on_output,
+            backend=backend,
+            settings=settings,
+            base_env=base,
+        )
+    except (EnvError, StepFailed) as exc:  # the step's run did not start (or was lost)
+        _record_unstarted(backend, settings, request, Path(step.source_dir).name, str(exc), info)
+        raise
+    _join_execution(tracker, request, result.run_id)
     out: dict[str, Any] = {"status": result.status, "run_id": result.run_id}
     if result.status != "finished":
         from stepline.pipeline.progress import error_line

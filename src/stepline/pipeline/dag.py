@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from stepline.errors import SpecError
-from stepline.pipeline.refs import ArtifactRef
+from stepline.formats.refs import ArtifactRef
 
 
 class StepLike(Protocol):

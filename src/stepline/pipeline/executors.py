@@ -31,10 +31,19 @@ class StepTask:
     step: str
     prepared: PreparedStep
     project: str | None
-    group: str
+    group: str | None  # None: the run defaults of where the step runs
     run_name: str | None = None
+    # the run's job type: a pipeline step's name; None leaves it to the component (course steps)
+    job_type: str | None = None
     extra_env: Mapping[str, str] = field(default_factory=dict)
     info: Mapping[str, Any] = field(default_factory=dict)
+    # cpus / gpus / memory (bytes) from the step's `resources:` over its MLproject's; the local
+    # executor ignores them
+    resources: Mapping[str, float] = field(default_factory=dict)
+    # for each key of `resources`, the file that asked for it (for "lower it in ..." messages)
+    resources_from: Mapping[str, str] = field(default_factory=dict)
+    # times an executor may re-run the step when its worker is lost (`retries:`; 0: never)
+    retries: int = 0
     # local-only hooks (not shipped to remote workers)
     on_output: OutputCallback | None = None
     on_start: Callable[[], None] | None = None
@@ -90,7 +99,7 @@ class LocalExecutor:
             task.prepared,
             project=task.project,
             group=task.group,
-            job_type=task.step,
+            job_type=task.job_type,
             run_name=task.run_name,
             extra_env=dict(task.extra_env),
             info=dict(task.info),

@@ -9,10 +9,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from stepline.errors import SpecError, SteplineError
-from stepline.pipeline.cache import file_digests
+from stepline.formats.refs import ArtifactRef
 from stepline.pipeline.dag import Dag, build_dag
+from stepline.pipeline.fingerprint import Keyed, fingerprint
 from stepline.pipeline.ports import PreparedStep, Runner, Tracker, Version
-from stepline.pipeline.refs import ArtifactRef
 from stepline.pipeline.spec import PipelineSpec
 
 
@@ -25,7 +25,7 @@ class Plan:
     selected: list[str]
     prepared: dict[str, PreparedStep]
     external: dict[str, dict[str, Version]]  # step -> input ref -> version from the store
-    files: dict[str, dict[str, str]] = field(default_factory=dict)  # step -> file: -> digest
+    keyed: dict[str, Keyed] = field(default_factory=dict)  # step -> parameters as keyed
 
 
 def internal_producer(dag: Dag, selected: Iterable[str], ref: ArtifactRef) -> str | None:
@@ -65,6 +65,7 @@ def plan_execution(
                 parameters=dict(step.parameters),
                 env_manager=step.env_manager,
                 version=step.version,
+                recorded=dict(step.recorded),
             )
         except SteplineError as exc:
             raise SpecError(f"step {name!r}: component {step.component}: {exc}") from exc
@@ -86,12 +87,11 @@ def plan_execution(
                     f"step produces it{hint}"
                 )
             external[name][str(ref)] = version
-    files = {name: file_digests(dict(prepared[name].parameters)) for name in selected}
     return Plan(
         spec=spec,
         dag=dag,
         selected=selected,
         prepared=prepared,
         external=external,
-        files={n: f for n, f in files.items() if f},
+        keyed={name: fingerprint(dict(prepared[name].parameters)) for name in selected},
     )

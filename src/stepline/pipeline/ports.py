@@ -35,6 +35,8 @@ class PreparedStep(Protocol):
     @property
     def command(self) -> str: ...
     @property
+    def recorded_parameters(self) -> Mapping[str, str]: ...
+    @property
     def env_manager(self) -> str: ...
     @property
     def env_digest(self) -> str: ...
@@ -65,8 +67,12 @@ class Runner(Protocol):
         parameters: Mapping[str, str] | None = None,
         env_manager: str | None = None,
         version: str | None = None,
+        recorded: Mapping[str, str] | None = None,
     ) -> PreparedStep:
-        """Resolve the component, validate parameters, render the command; no env build."""
+        """Resolve the component, validate parameters, render the command; no env build.
+
+        `recorded` maps parameters to the text to record instead of their value (secrets).
+        """
         ...
 
     def execute(
@@ -121,8 +127,9 @@ class RunFacts:
 class Tracker(Protocol):
     """The store, as far as the pipeline scheduler needs it."""
 
-    def resolve(self, ref: str) -> Version | None:
-        """The version `project/name:alias` names now, or None when there is none."""
+    def resolve(self, ref: str, scope: str | None = None) -> Version | None:
+        """The version `project/name:alias` names now, or None when there is none; with an
+        execution `scope`, `name:latest` is what that execution produced, when it did."""
         ...
 
     def outputs_of(self, run: RunFacts, names: Sequence[str]) -> dict[str, Version]:
@@ -134,7 +141,14 @@ class Tracker(Protocol):
         ...
 
     def runs(self, project: str | None, filters: Mapping[str, Any]) -> list[RunFacts]:
-        """Runs matching `filters` (`info.cache_key`, `state`, `job_type`, ...), newest first."""
+        """Runs matching `filters` (`info.execution`, `state`, `job_type`, ...), newest first."""
+        ...
+
+    def find_cached(
+        self, project: str | None, key: str, outputs: Sequence[str] | None
+    ) -> tuple[RunFacts, dict[str, Version]] | None:
+        """The newest finished run with cache key `key` (in `project`, or any) that output a
+        version of each name in `outputs` (None: whatever it output), with those versions."""
         ...
 
     def record_cached(

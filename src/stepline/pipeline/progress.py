@@ -10,7 +10,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-TERMINAL = ("finished", "cached", "failed", "skipped", "cancelled")
 LOG_TAIL = 5
 
 
@@ -29,6 +28,8 @@ class StepState:
     cache_key: str | None = None
     outputs: dict[str, str] = field(default_factory=dict)  # name -> "vN"
     log_tail: deque[str] = field(default_factory=lambda: deque(maxlen=LOG_TAIL))
+    stderr_tail: list[str] = field(default_factory=list)  # a failed run's last stderr lines
+    summary: dict[str, float] = field(default_factory=dict)  # the run's numeric summary
 
     @property
     def duration(self) -> float | None:
@@ -48,6 +49,7 @@ class StepState:
             "reason": self.reason,
             "cache_key": self.cache_key,
             "outputs": dict(self.outputs),
+            "summary": dict(self.summary),
         }
 
 
@@ -68,6 +70,24 @@ class ExecutionResult:
         """True when every selected step finished or hit the cache."""
         return self.status == "finished"
 
+    def to_dict(self) -> dict[str, Any]:
+        """JSON data (`stepline run --json`): the execution, its status and each step; a failed
+        step carries its last stderr lines."""
+        return {
+            "execution": self.execution_id,
+            "group": self.group,
+            "run_id": self.run_id,
+            "status": self.status,
+            "duration": round(self.duration, 3),
+            "steps": {
+                n: {
+                    **s.to_dict(),
+                    **({"stderr_tail": s.stderr_tail} if s.state == "failed" else {}),
+                }
+                for n, s in self.steps.items()
+            },
+        }
+
 
 class Listener:
     """Receives progress; the CLI's live display subclasses this. Calls come from many threads."""
@@ -77,6 +97,15 @@ class Listener:
 
     def step_output(self, execution_id: str, step: str, stream: str, line: str) -> None:
         """A step printed a line."""
+
+
+def metrics(summary: Mapping[str, Any]) -> dict[str, float]:
+    """The plain numbers of a run summary (no media, text, flags or `_`-keys)."""
+    return {
+        k: v
+        for k, v in summary.items()
+        if isinstance(v, int | float) and not isinstance(v, bool) and not k.startswith("_")
+    }
 
 
 def describe_exit(code: int | None) -> str:

@@ -1,12 +1,14 @@
-"""Text renderings of a pipeline's DAG: Mermaid and Graphviz dot (pure functions).
+"""Renderings of a pipeline's DAG: Mermaid, Graphviz dot and JSON data (pure functions).
 
 print(to_mermaid(spec, dag, status={"download": "hit"}))
+to_dict(spec, dag, status)   # `stepline pipeline show --format json`
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from typing import Any
 
 from stepline.pipeline.dag import Dag
 from stepline.pipeline.spec import PipelineSpec
@@ -76,3 +78,22 @@ def to_dot(spec: PipelineSpec, dag: Dag, status: Mapping[str, str] | None = None
         lines.append(f'  "{src}" -> "{dst}"{attr};')
     lines.append("}")
     return "\n".join(lines) + "\n"
+
+
+def to_dict(
+    spec: PipelineSpec, dag: Dag, status: Mapping[str, str], note: str | None = None
+) -> dict[str, Any]:
+    """The pipeline, its levels and each step with its upstream steps and cache state."""
+    steps = {
+        n: {**spec.steps[n].to_dict(), "upstream": sorted(dag.upstream[n]), "cache": status.get(n)}
+        for n in dag.order()
+    }
+    return {
+        "pipeline": spec.name,
+        "project": spec.project,
+        "path": str(spec.path),
+        "digest": spec.digest,
+        "levels": dag.levels(),
+        "steps": steps,
+        "note": note or None,
+    }

@@ -5,7 +5,7 @@
     result.ok, result.steps["train"].state      # True, "finished" | "cached" | ...
 
 An execution is one group (experiment) with a generated execution id. Each step is one run
-(job_type = step name) with `info.execution` and `STEPLINE_SCOPE` set, so `name:latest` inside
+(job_type = step name) with its `execution_id` and `STEPLINE_SCOPE` set, so `name:latest` inside
 the step resolves to what this execution produced. Everything checkable is checked before the
 first step starts (`plan_execution`).
 """
@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from stepline.errors import SteplineError
 from stepline.pipeline.cache import CacheKey, cache_key
@@ -27,14 +27,21 @@ from stepline.pipeline.executors import Cancelled, Executor, LocalExecutor, Step
 from stepline.pipeline.plan import Plan, internal_producer, plan_execution
 from stepline.pipeline.ports import RunFacts, Runner, StepResult, Tracker, Version
 from stepline.pipeline.progress import (
-    TERMINAL,
     ExecutionResult,
     Listener,
     StepState,
     describe_exit,
     error_line,
+    metrics,
 )
+from stepline.pipeline.resources import merge_resources
 from stepline.pipeline.spec import PipelineSpec
+from stepline.settings import SCOPE
+from stepline.states import BLOCKING, STEP_TERMINAL, SUCCEEDED
+
+if TYPE_CHECKING:
+    from stepline.backends.base import Backend
+    from stepline.settings import Settings
 
 __all__ = [
     "Execution",
@@ -49,6 +56,15 @@ __all__ = [
     "predict_cache",
     "run_pipeline",
 ]
+
+
+def _mlproject_of(prepared: Any) -> str:
+    """The MLproject a component's `resources:` came from (for messages)."""
+    from stepline.components.mlproject import find_mlproject
+
+    folder = getattr(prepared, "source_dir", None)
+    found = find_mlproject(folder) if folder is not None else None
+    return str(found or f"the MLproject of {folder}")
 
 
 def new_execution_id() -> str:
@@ -128,7 +144,7 @@ class Execution:
         now = time.monotonic()
         if new == "running" and state.started is None:
             state.started = now
-        if new in TERMINAL:
+        if new in STEP_TERMINAL:
             state.ended = now
             if state.started is None:
                 state.started = now
@@ -145,59 +161,27 @@ class Execution:
 
     def _key(self, name: str, inputs: Mapping[str, Version]) -> CacheKey:
         prepared = self.plan.prepared[name]
+        shown = dict(prepared.recorded_parameters)
+        # values read from the environment (secrets) enter the key as digests, never as text
+        env_values = {k: v for k, v in prepared.parameters.items() if k in shown and shown[k] != v}
+        keyed = self.plan.keyed.get(name)
+        parameters = dict(keyed.parameters) if keyed else dict(prepared.parameters)
+        parameters.update({k: shown[k] for k in env_values})
         return cache_key(
             source_digest=prepared.source_digest,
             entry_point=prepared.entry_point,
-            parameters=dict(prepared.parameters),
-            inputs={
-                **{ref: v.digest for ref, v in inputs.items()},
-                **self.plan.files.get(name, {}),
-            },
+            parameters=parameters,
+            env_values=env_values,
+            inputs={ref: v.digest for ref, v in inputs.items()},
             env_digest=prepared.env_digest,
         )
 
     def _lookup(self, name: str, key: CacheKey) -> tuple[RunFacts, dict[str, Version]] | None:
-        outputs = self.spec.steps[name].outputs
-        for run in self.tracker.runs(
-            self.spec.project, {"info.cache_key": key.key, "state": "finished"}
-        ):
-            found = self._outputs_of(run, name)
-            if all(o in found for o in outputs):
-                return run, found
-        return None
-
-    def _outputs_of(self, run: RunFacts, step: str) -> dict[str, Version]:
-        """Versions of `step`'s declared outputs that `run` logged and that still exist.
-
-        The store files a version under the run that first produced its content; a later run
-        logging the same content is found through its execution's record instead.
-        """
-        names = self.spec.steps[step].outputs
-        found = self.tracker.outputs_of(run, names) if names else {}
-        missing = [n for n in names if n not in found]
-        execution = run.info.get("execution")
-        if not missing or not execution:
-            return found
-        for record in self.tracker.runs(
-            self.spec.project, {"job_type": "pipeline", "info.execution": execution}
-        ):
-            step_record = (record.info.get("steps") or {}).get(step) or {}
-            if step_record.get("run_id") != run.id:
-                continue
-            for n in missing:
-                version = (step_record.get("outputs") or {}).get(n)
-                if version:
-                    ref = (
-                        f"{self.spec.project}/{n}:{version}"
-                        if self.spec.project
-                        else f"{n}:{version}"
-                    )
-                    resolved = self.tracker.resolve(ref)
-                    if resolved is not None:
-                        found[n] = resolved
-        return found
+        """The newest finished run with `key` whose output edges hold every declared output."""
+        return self.tracker.find_cached(self.spec.project, key.key, self.spec.steps[name].outputs)
 
     def _step_info(self, name: str, key: CacheKey, inputs: Mapping[str, Version]) -> dict[str, Any]:
+        keyed = self.plan.keyed.get(name)
         return {
             "execution": self.execution_id,
             "pipeline": self.spec.name,
@@ -205,6 +189,7 @@ class Execution:
             "cache_key": key.key,
             "cache_fields": dict(key.fields),
             "inputs_resolved": {ref: v.ref for ref, v in inputs.items()},
+            "parameter_notes": keyed.notes if keyed else {},
         }
 
     # -- scheduling ------------------------------------------------------------------------
@@ -241,6 +226,7 @@ class Execution:
                     cached_from=original.id,
                     outputs={n: v.version for n, v in outputs.items()},
                     reason="",
+                    summary=metrics(original.summary),
                 )
                 return None
             holder = self.inflight.claim(key.key, f"{self.execution_id}/{name}")
@@ -249,14 +235,25 @@ class Execution:
                 return _WAIT
             self._claimed[name] = key.key
         scope = self.execution_id  # cache hits link their outputs into this execution too
+        prepared = self.plan.prepared[name]
+        # the component's MLproject `resources:`, the step's own keys on top
+        component_res = dict(getattr(prepared, "resources", None) or {})
+        step_res = dict(self.spec.steps[name].resources)
         task = StepTask(
             step=name,
-            prepared=self.plan.prepared[name],
+            prepared=prepared,
             project=self.spec.project,
             group=self.group,
             run_name=None,
-            extra_env={"STEPLINE_SCOPE": scope},
+            job_type=name,
+            extra_env={SCOPE: scope},
             info=info,
+            resources=merge_resources(component_res, step_res),
+            resources_from={
+                **{k: _mlproject_of(prepared) for k in component_res},
+                **{k: str(self.spec.path) for k in step_res},
+            },
+            retries=self.spec.steps[name].retries,
             on_output=lambda stream, line: self._output(name, stream, line),
             on_start=lambda: self._set(state, "running"),
         )
@@ -295,26 +292,13 @@ class Execution:
             line = error_line(result.stderr_tail)
             if line:
                 reason += ": " + line
-            self._set(state, "failed", reason=reason)
+            self._set(state, "failed", reason=reason, stderr_tail=list(result.stderr_tail))
             return
         outputs = self.spec.steps[name].outputs
-        facts = RunFacts(
-            id=result.run_id,
-            state="finished",
-            project=self.spec.project,
-            info={"execution": self.execution_id},
-        )
+        facts = RunFacts(id=result.run_id, state="finished", project=self.spec.project)
+        # every run that logs a version has an output edge to it, new content or not
         found = self.tracker.outputs_of(facts, outputs) if outputs else {}
         missing = [o for o in outputs if o not in found]
-        missing_before = set(missing)
-        for n in list(missing):
-            # logged with the same content as `latest`: the store keeps the earlier version
-            ref = f"{self.spec.project}/{n}:latest" if self.spec.project else f"{n}:latest"
-            latest = self.tracker.resolve(ref)
-            if latest is not None:
-                found[n] = latest
-                missing.remove(n)
-                state.reason = f"{n}: same content as {latest.version}"
         if missing:
             self._set(
                 state,
@@ -322,21 +306,27 @@ class Execution:
                 reason=f"declared output {missing[0]!r} was not logged by run {result.run_id}",
             )
             return
-        self.produced.update(
-            {
-                n: v if n in missing_before else replace(v, execution=self.execution_id)
-                for n, v in found.items()
-            }
+        self.produced.update({n: replace(v, execution=self.execution_id) for n, v in found.items()})
+        self._set(
+            state,
+            "finished",
+            outputs={n: v.version for n, v in found.items()},
+            summary=self._summary(result.run_id),
         )
-        self._set(state, "finished", outputs={n: v.version for n, v in found.items()})
+
+    def _summary(self, run_id: str) -> dict[str, float]:
+        try:
+            return metrics(self.tracker.run(run_id).summary)
+        except SteplineError:
+            return {}
 
     def _ready(self, name: str) -> bool | None:
         """True when all selected upstream steps succeeded, None when one of them did not."""
         ups = self.plan.dag.upstream[name] & set(self.plan.selected)
         states = [self.states[u].state for u in ups]
-        if any(s in ("failed", "skipped", "cancelled") for s in states):
+        if any(s in BLOCKING for s in states):
             return None
-        return all(s in ("finished", "cached") for s in states)
+        return all(s in SUCCEEDED for s in states)
 
     def run(self) -> ExecutionResult:
         """Run the plan to the end (or until cancelled) and record the execution."""
@@ -345,7 +335,7 @@ class Execution:
             project=self.spec.project,
             group=self.group,
             name=self.spec.name,
-            config=dict(self.spec.config),
+            config=dict(self.spec.recorded_config or {}),
             info=self._record(),
         )
         running: dict[Future[StepResult], str] = {}
@@ -398,8 +388,7 @@ class Execution:
                 bad = sorted(
                     u
                     for u in self.plan.dag.upstream[name]
-                    if u in self.states
-                    and self.states[u].state in ("failed", "skipped", "cancelled")
+                    if u in self.states and self.states[u].state in BLOCKING
                 )
                 self._set(state, "skipped", reason=f"upstream {', '.join(bad)} did not succeed")
                 progressed = True
@@ -429,7 +418,7 @@ class Execution:
         states = [s.state for s in self.states.values()]
         if any(s == "cancelled" for s in states) or self.cancel.is_set():
             status = "cancelled"
-        elif all(s in ("finished", "cached") for s in states):
+        elif all(s in SUCCEEDED for s in states):
             status = "finished"
         else:
             status = "failed"
@@ -459,7 +448,7 @@ class Execution:
             status=status,
             steps=self.states,
             duration=duration,
-            config=self.spec.config,
+            config=self.spec.recorded_config or {},
         )
 
 
@@ -513,18 +502,20 @@ def run_pipeline(
             ex.shutdown()
 
 
-def default_runner() -> Runner:
-    """The components subsystem (`stepline.components.prepare`/`execute`)."""
+def default_runner(backend: Backend | None = None, settings: Settings | None = None) -> Runner:
+    """The components subsystem (`stepline.components.prepare`/`execute`), its step runs on
+    `backend` (default: the store `settings` name, this process's when None)."""
     from stepline.pipeline.tracking import ComponentsRunner
 
-    return ComponentsRunner()
+    return ComponentsRunner(backend, settings)
 
 
-def default_tracker() -> Tracker:
-    """The tracking core, through `stepline.init` and `stepline.Api`."""
+def default_tracker(backend: Backend | None = None, settings: Settings | None = None) -> Tracker:
+    """The tracking core on `backend` (default: the store `settings` name, this process's
+    when None): `tracking.runs.start_run` and `tracking.api.Api`, no `stepline.init`."""
     from stepline.pipeline.tracking import CoreTracker
 
-    return CoreTracker()
+    return CoreTracker(backend, settings)
 
 
 class _NoExecutor:

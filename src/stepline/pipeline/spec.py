@@ -3,7 +3,11 @@
 A pipeline file has a `config:` tree and `steps:`; step fields may interpolate the config with
 OmegaConf (`${etl.min_price}`), and Hydra-style overrides (`etl.min_price=20`, `+new.key=1`,
 `~old.key`) are applied to the config before interpolation. Everything that can be checked
-without the store is checked here, so a bad file fails before anything runs:
+without the store is checked here, so a bad file fails before anything runs.
+
+Values read from the environment (`${oc.env:TOKEN}`, often secrets) reach the steps resolved,
+but what is recorded (`PipelineSpec.recorded_config`, `StepSpec.recorded`, `to_dict`) keeps the
+interpolation text instead:
 
     spec = load_pipeline("pipeline.yaml", overrides=["etl.min_price=20"])
     spec.steps["basic_cleaning"].parameters["min_price"]   # "20"
@@ -15,14 +19,21 @@ import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from stepline.errors import InvalidReference, SpecError, require
-from stepline.pipeline.refs import ArtifactRef, parse_ref
+from stepline.components.memo import remembered
+from stepline.components.mlproject import load_project
+from stepline.errors import InvalidReference, SpecError, UnknownEntryPoint, require
+from stepline.formats.refs import ArtifactRef, parse_ref
+from stepline.formats.yaml import KeyPath, YamlDoc, load_yaml
+from stepline.pipeline.resources import parse_resources, parse_retries
 
-PIPELINE_KEYS = ("name", "project", "description", "config", "steps")
+if TYPE_CHECKING:
+    from stepline.triggers.spec import Triggers
+
+PIPELINE_KEYS = ("name", "project", "description", "config", "steps", "triggers")
 STEP_KEYS = (
     "component",
     "entry_point",
@@ -32,6 +43,8 @@ STEP_KEYS = (
     "after",
     "version",
     "env_manager",
+    "resources",
+    "retries",
 )
 _PARAMS_ROOT = "__stepline_steps__"
 
@@ -49,6 +62,17 @@ class StepSpec:
     after: tuple[str, ...] = ()
     version: str | None = None
     env_manager: str | None = None
+    # cpus / gpus / memory (bytes), see `stepline.pipeline.resources`
+    resources: Mapping[str, float] = field(default_factory=dict)
+    # re-runs allowed when the step's worker is lost: the step is safe to run again
+    retries: int = 0
+    #: parameters whose value came from the environment → their text (`${oc.env:TOKEN}`)
+    recorded: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def recorded_parameters(self) -> dict[str, str]:
+        """The parameters as they are recorded: environment values replaced by their text."""
+        return {**self.parameters, **self.recorded}
 
     @property
     def is_local(self) -> bool:
@@ -61,12 +85,15 @@ class StepSpec:
             "name": self.name,
             "component": self.component,
             "entry_point": self.entry_point,
-            "parameters": dict(self.parameters),
+            "parameters": self.recorded_parameters,
             "inputs": [str(i) for i in self.inputs],
             "outputs": list(self.outputs),
             "after": list(self.after),
             "version": self.version,
             "env_manager": self.env_manager,
+            # only when given, so pipelines without resources keep their spec digest
+            **({"resources": dict(self.resources)} if self.resources else {}),
+            **({"retries": self.retries} if self.retries else {}),
         }
 
 
@@ -80,6 +107,14 @@ class PipelineSpec:
     config: Mapping[str, Any]
     steps: Mapping[str, StepSpec]
     overrides: tuple[str, ...] = ()
+    #: `config` with each `${oc.env:...}` kept as text: what runs and records store
+    recorded_config: Mapping[str, Any] | None = None
+    #: the `triggers:` section (`stepline.triggers`), not part of the digest
+    triggers: Triggers | None = None
+
+    def __post_init__(self) -> None:
+        if self.recorded_config is None:
+            object.__setattr__(self, "recorded_config", self.config)
 
     @property
     def root(self) -> Path:
@@ -87,11 +122,11 @@ class PipelineSpec:
         return self.path.parent
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready view of the resolved pipeline."""
+        """A JSON-ready view of the resolved pipeline, environment values kept as text."""
         return {
             "name": self.name,
             "project": self.project,
-            "config": self.config,
+            "config": self.recorded_config,
             "steps": {n: s.to_dict() for n, s in self.steps.items()},
         }
 
@@ -131,43 +166,59 @@ def load_pipeline(path: str | Path | None = None, overrides: Iterable[str] = ())
     outputs, unknown `after:` steps and cycles.
     """
     file = find_pipeline_file(path)
-    try:
-        raw = yaml.safe_load(file.read_text())
-    except yaml.YAMLError as exc:
-        raise SpecError(f"{file}: not valid YAML: {exc}") from exc
-    return parse_pipeline(raw, file, overrides)
+    return parse_pipeline(load_yaml(file), overrides)
 
 
-def parse_pipeline(raw: Any, file: Path, overrides: Iterable[str] = ()) -> PipelineSpec:
-    """Validate an already-parsed pipeline document; see `load_pipeline`."""
+@dataclass(frozen=True)
+class _Where:
+    """`file:line:column: key.path` for the keys of a pipeline document (see `formats.yaml`)."""
+
+    doc: YamlDoc
+    #: step name → its key path: ("steps", name), or ("steps", i) in the list form
+    steps: Mapping[str, KeyPath] = field(default_factory=dict)
+
+    @property
+    def file(self) -> Path:
+        return self.doc.path
+
+    def __call__(self, *keys: str | int) -> str:
+        return self.doc.where(*keys)
+
+    def step(self, step: str, *keys: str | int) -> str:
+        return self.doc.where(*self.steps.get(step, ("steps", step)), *keys)
+
+
+def parse_pipeline(doc: YamlDoc, overrides: Iterable[str] = ()) -> PipelineSpec:
+    """Validate a parsed pipeline document (`formats.yaml.load_yaml`); see `load_pipeline`."""
     require("omegaconf", "pipeline")
     from omegaconf import OmegaConf
     from omegaconf.errors import OmegaConfBaseException
 
+    raw, file = doc.data, doc.path
     if not isinstance(raw, dict):
         raise SpecError(
-            f"{file}: a pipeline file is a mapping with keys {', '.join(PIPELINE_KEYS)}"
+            f"{doc.where()}: a pipeline file is a mapping with keys {', '.join(PIPELINE_KEYS)}"
         )
-    unknown = sorted(set(raw) - set(PIPELINE_KEYS))
+    unknown = [k for k in raw if k not in PIPELINE_KEYS]
     if unknown:
         raise SpecError(
-            f"{file}: unknown key {unknown[0]!r}; a pipeline has {', '.join(PIPELINE_KEYS)}"
+            f"{doc.where(str(unknown[0]))}: unknown key; a pipeline has {', '.join(PIPELINE_KEYS)}"
         )
     name = raw.get("name") or file.parent.name
     project = raw.get("project")
     config = raw.get("config") or {}
     if not isinstance(config, dict):
-        raise SpecError(f"{file}: 'config' must be a mapping, got {type(config).__name__}")
-    steps_raw = _steps_mapping(raw.get("steps"), file)
+        raise SpecError(f"{doc.where('config')}: must be a mapping, not {type(config).__name__}")
+    at = _Where(doc, _step_paths(raw.get("steps")))
+    steps_raw = _steps_mapping(raw.get("steps"), at)
     for step, body in steps_raw.items():
-        unknown = sorted(set(body) - set(STEP_KEYS))
+        unknown = [k for k in body if k not in STEP_KEYS]
         if unknown:
             raise SpecError(
-                f"{file}: step {step!r}: unknown key {unknown[0]!r}; "
-                f"a step has {', '.join(STEP_KEYS)}"
+                f"{at.step(step, str(unknown[0]))}: unknown key; a step has {', '.join(STEP_KEYS)}"
             )
         if "component" not in body:
-            raise SpecError(f"{file}: step {step!r}: missing 'component' (a path or git URI)")
+            raise SpecError(f"{at.step(step)}: missing 'component' (a path or git URI)")
 
     cfg = OmegaConf.create(config)
     override_list = tuple(overrides)
@@ -175,14 +226,15 @@ def parse_pipeline(raw: Any, file: Path, overrides: Iterable[str] = ()) -> Pipel
     try:
         resolved_config = OmegaConf.to_container(cfg, resolve=True)
     except OmegaConfBaseException as exc:
-        raise SpecError(f"{file}: config: {_omega_msg(exc)}") from exc
+        raise SpecError(f"{_config_where(at, exc)}: {_omega_msg(exc)}") from exc
     assert isinstance(resolved_config, dict)
     config_out: dict[str, Any] = {str(k): v for k, v in resolved_config.items()}
+    raw_config = OmegaConf.to_container(cfg, resolve=False)
 
     root = OmegaConf.create({**config_out, _PARAMS_ROOT: steps_raw})
     steps: dict[str, StepSpec] = {}
     for step, body in steps_raw.items():
-        built = _build_step(step, body, root, file)
+        built = _build_step(step, body, root, at)
         if project is not None:  # `<this project>/name:alias` is the same as `name:alias`
             inputs = tuple(
                 replace(r, project=None) if r.project == str(project) else r for r in built.inputs
@@ -190,10 +242,20 @@ def parse_pipeline(raw: Any, file: Path, overrides: Iterable[str] = ()) -> Pipel
             built = replace(built, inputs=inputs)
         steps[step] = built
 
-    _check_outputs(steps, file)
+    recorded_config = config_out
+    masked_config, masked_steps = _mask_env(raw_config), _mask_env(steps_raw)
+    if masked_config != raw_config or masked_steps != steps_raw:
+        recorded_config, steps = _recorded(masked_config, masked_steps, steps, at)
+
+    _check_outputs(steps, at)
     from stepline.pipeline.dag import build_dag
 
     build_dag(steps)  # unknown `after:` targets and cycles
+    triggers = None
+    if raw.get("triggers") is not None:
+        from stepline.triggers.spec import parse_triggers
+
+        triggers = parse_triggers(raw["triggers"], file, steps)
     return PipelineSpec(
         name=str(name),
         project=str(project) if project is not None else None,
@@ -201,7 +263,51 @@ def parse_pipeline(raw: Any, file: Path, overrides: Iterable[str] = ()) -> Pipel
         config=config_out,
         steps=steps,
         overrides=override_list,
+        recorded_config=recorded_config,
+        triggers=triggers,
     )
+
+
+_ENV_OPEN = "${oc.env:"
+
+
+def _mask_env(value: Any) -> Any:
+    """`value` with each `${oc.env:` escaped (`\\${oc.env:`), so resolving keeps it as text."""
+    if isinstance(value, dict):
+        return {k: _mask_env(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_mask_env(v) for v in value]
+    if not isinstance(value, str) or _ENV_OPEN not in value:
+        return value
+    parts = value.split(_ENV_OPEN)
+    out = parts[0]
+    for part in parts[1:]:
+        out += (_ENV_OPEN if out.endswith("\\") else "\\" + _ENV_OPEN) + part
+    return out
+
+
+def _recorded(
+    masked_config: Any, masked_steps: Any, steps: dict[str, StepSpec], at: _Where
+) -> tuple[dict[str, Any], dict[str, StepSpec]]:
+    """The config and each step's parameters as recorded: `${oc.env:...}` left as its text."""
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    try:
+        resolved = OmegaConf.to_container(OmegaConf.create(masked_config), resolve=True)
+    except OmegaConfBaseException as exc:
+        raise SpecError(f"{_config_where(at, exc)}: {_omega_msg(exc)}") from exc
+    assert isinstance(resolved, dict)
+    root = OmegaConf.create({**masked_config, _PARAMS_ROOT: masked_steps})
+    out: dict[str, StepSpec] = {}
+    for name, step in steps.items():
+        recorded = {
+            key: _as_param(_resolve(root, name, ("parameters", key), at), name, key, at)
+            for key in step.parameters
+        }
+        differs = {k: v for k, v in recorded.items() if v != step.parameters[k]}
+        out[name] = replace(step, recorded=differs) if differs else step
+    return {str(k): v for k, v in resolved.items()}, out
 
 
 def apply_overrides(cfg: Any, overrides: Iterable[str], file: Path | str = "overrides") -> None:
@@ -240,28 +346,43 @@ def apply_overrides(cfg: Any, overrides: Iterable[str], file: Path | str = "over
         OmegaConf.update(cfg, key, value, merge=True, force_add=True)
 
 
-def _steps_mapping(steps: Any, file: Path) -> dict[str, dict[str, Any]]:
+def _step_paths(steps: Any) -> dict[str, KeyPath]:
+    """Step name → its key path in the document (a mapping, or the list form with `name:`)."""
+    if isinstance(steps, dict):
+        return {str(name): ("steps", name) for name in steps}
+    if isinstance(steps, list):
+        return {
+            str(body["name"]): ("steps", i)
+            for i, body in enumerate(steps)
+            if isinstance(body, dict) and "name" in body
+        }
+    return {}
+
+
+def _steps_mapping(steps: Any, at: _Where) -> dict[str, dict[str, Any]]:
     if steps is None:
-        raise SpecError(f"{file}: no 'steps:'; a pipeline needs at least one step")
+        raise SpecError(f"{at()}: no 'steps:'; a pipeline needs at least one step")
     out: dict[str, dict[str, Any]] = {}
     if isinstance(steps, list):  # also accept a list of {name: ..., component: ...}
         for i, body in enumerate(steps):
             if not isinstance(body, dict) or "name" not in body:
-                raise SpecError(f"{file}: steps[{i}]: a listed step needs a 'name'")
+                raise SpecError(f"{at('steps', i)}: a listed step needs a 'name'")
             body = dict(body)
             out[str(body.pop("name"))] = body
     elif isinstance(steps, dict):
         for name, body in steps.items():
             if not isinstance(body, dict):
-                raise SpecError(f"{file}: step {name!r}: expected a mapping with 'component'")
+                raise SpecError(f"{at('steps', name)}: expected a mapping with 'component'")
             out[str(name)] = dict(body)
     else:
-        raise SpecError(f"{file}: 'steps' must be a mapping of step name to step")
+        raise SpecError(f"{at('steps')}: must be a mapping of step name to step")
     for name in out:
         if not name or not all(c.isalnum() or c in "_-" for c in name):
-            raise SpecError(f"{file}: step name {name!r}: use letters, digits, '_' and '-'")
+            raise SpecError(
+                f"{at.step(name)}: step name {name!r}: use letters, digits, '_' and '-'"
+            )
     if not out:
-        raise SpecError(f"{file}: no 'steps:'; a pipeline needs at least one step")
+        raise SpecError(f"{at('steps')}: no steps; a pipeline needs at least one step")
     return out
 
 
@@ -269,65 +390,75 @@ def _omega_msg(exc: Exception) -> str:
     return str(exc).splitlines()[0]
 
 
-def _resolve(root: Any, step: str, key: str, file: Path) -> Any:
+def _config_where(at: _Where, exc: Exception) -> str:
+    """Where in `config:` an OmegaConf error is, from its `full_key` (`etl.min_price`)."""
+    key = str(getattr(exc, "full_key", "") or "")
+    parts: list[str | int] = [int(k) if k.isdigit() else k for k in key.split(".") if k]
+    return at("config", *parts)
+
+
+def _resolve(root: Any, step: str, key: tuple[str, ...], at: _Where) -> Any:
     from omegaconf import DictConfig, ListConfig, OmegaConf
     from omegaconf.errors import OmegaConfBaseException
 
     try:
-        value = OmegaConf.select(root, f"{_PARAMS_ROOT}.{step}.{key}", throw_on_missing=True)
+        value = OmegaConf.select(root, ".".join((_PARAMS_ROOT, step, *key)), throw_on_missing=True)
         if isinstance(value, (DictConfig, ListConfig)):
             value = OmegaConf.to_container(value, resolve=True)
     except OmegaConfBaseException as exc:
-        raise SpecError(f"{file}: step {step!r}: {key}: {_omega_msg(exc)}") from exc
+        raise SpecError(f"{at.step(step, *key)}: {_omega_msg(exc)}") from exc
     return value
 
 
-def _as_param(value: Any, step: str, key: str, file: Path) -> str:
+def _as_param(value: Any, step: str, key: str, at: _Where) -> str:
     if value is None:
-        raise SpecError(f"{file}: step {step!r}: parameters.{key} is null; give it a value")
+        raise SpecError(f"{at.step(step, 'parameters', key)}: is null; give it a value")
     if isinstance(value, (dict, list)):
         return json.dumps(value, sort_keys=True)
     return str(value)
 
 
-def _str_list(value: Any, step: str, key: str, file: Path) -> list[str]:
+def _str_list(value: Any, step: str, key: str, at: _Where) -> list[str]:
     if value is None:
         return []
     if isinstance(value, str):
         return [value]
     if not isinstance(value, list) or not all(isinstance(v, (str, int, float)) for v in value):
-        raise SpecError(f"{file}: step {step!r}: '{key}' must be a list of names")
+        raise SpecError(f"{at.step(step, key)}: must be a list of names")
     return [str(v) for v in value]
 
 
-def _build_step(step: str, body: dict[str, Any], root: Any, file: Path) -> StepSpec:
-    component = str(_resolve(root, step, "component", file))
+def _build_step(step: str, body: dict[str, Any], root: Any, at: _Where) -> StepSpec:
+    component = str(_resolve(root, step, ("component",), at))
     if not is_remote_uri(component):
-        component = str((file.parent / component).resolve())
-    entry_point = str(_resolve(root, step, "entry_point", file) or "main")
+        component = str((at.file.parent / component).resolve())
+    entry_point = str(_resolve(root, step, ("entry_point",), at) or "main")
     params_raw = body.get("parameters") or {}
     if not isinstance(params_raw, dict):
-        raise SpecError(f"{file}: step {step!r}: 'parameters' must be a mapping")
+        raise SpecError(f"{at.step(step, 'parameters')}: must be a mapping")
     parameters = {
-        str(k): _as_param(_resolve(root, step, f"parameters.{k}", file), step, str(k), file)
+        str(k): _as_param(_resolve(root, step, ("parameters", str(k)), at), step, str(k), at)
         for k in params_raw
     }
     inputs: list[ArtifactRef] = []
-    for i, text in enumerate(_str_list(_resolve(root, step, "inputs", file), step, "inputs", file)):
+    raw_inputs = _str_list(_resolve(root, step, ("inputs",), at), step, "inputs", at)
+    for i, text in enumerate(raw_inputs):
         try:
             inputs.append(parse_ref(text))
         except InvalidReference as exc:
-            raise SpecError(f"{file}: step {step!r}: inputs[{i}]: {exc}") from exc
-    outputs = _str_list(_resolve(root, step, "outputs", file), step, "outputs", file)
-    for out in outputs:
+            raise SpecError(f"{at.step(step, 'inputs', i)}: {exc}") from exc
+    outputs = _str_list(_resolve(root, step, ("outputs",), at), step, "outputs", at)
+    for i, out in enumerate(outputs):
         if ":" in out or "/" in out:
             raise SpecError(
-                f"{file}: step {step!r}: output {out!r}: "
+                f"{at.step(step, 'outputs', i)}: output {out!r}: "
                 "name the artifact only, e.g. clean_sample.csv"
             )
-    after = _str_list(body.get("after"), step, "after", file)
-    version = _resolve(root, step, "version", file)
-    env_manager = _resolve(root, step, "env_manager", file)
+    after = _str_list(body.get("after"), step, "after", at)
+    version = _resolve(root, step, ("version",), at)
+    env_manager = _resolve(root, step, ("env_manager",), at)
+    resources = parse_resources(_resolve(root, step, ("resources",), at), at.step(step))
+    retries = parse_retries(_resolve(root, step, ("retries",), at), at.step(step))
     spec = StepSpec(
         name=step,
         component=component,
@@ -338,64 +469,57 @@ def _build_step(step: str, body: dict[str, Any], root: Any, file: Path) -> StepS
         after=tuple(after),
         version=str(version) if version is not None else None,
         env_manager=str(env_manager) if env_manager is not None else None,
+        resources=resources,
+        retries=retries,
     )
     if spec.is_local:
-        _check_component(spec, body.get("component"), file)
+        _check_component(spec, body.get("component"), at)
     return spec
 
 
-def _check_component(step: StepSpec, written: Any, file: Path) -> None:
-    """Check a local component exists and declares the entry point and parameters used."""
+def _check_component(step: StepSpec, written: Any, at: _Where) -> None:
+    """Check a local component exists and declares the entry point and parameters used.
+
+    The component is read by `components.mlproject.load_project`, the parser `stepline run`
+    executes it with, so a component validates exactly when it can run.
+    """
     path = Path(step.component)
     if not path.is_dir():
         raise SpecError(
-            f"{file}: step {step.name!r}: component {written!r}: no directory {path} "
+            f"{at.step(step.name, 'component')}: {written!r}: no directory {path} "
             "(a component is a directory with an MLproject, or a git URI)"
         )
-    mlproject = next(
-        (path / n for n in ("MLproject", "MLproject.yaml") if (path / n).is_file()), None
-    )
-    if mlproject is None:
-        raise SpecError(
-            f"{file}: step {step.name!r}: component {written!r}: no MLproject in {path}"
-        )
+    project = remembered("project", str(path.resolve()), lambda: load_project(path))
     try:
-        doc = yaml.safe_load(mlproject.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise SpecError(f"{mlproject}: not valid YAML: {exc}") from exc
-    entry_points = doc.get("entry_points") or {}
-    if step.entry_point not in entry_points:
-        if step.entry_point.endswith((".py", ".sh")) and (path / step.entry_point).is_file():
-            return
-        known = ", ".join(sorted(entry_points)) or "none"
-        raise SpecError(
-            f"{file}: step {step.name!r}: entry_point {step.entry_point!r} is not in {mlproject} "
-            f"(entry points: {known})"
-        )
-    declared = (entry_points[step.entry_point] or {}).get("parameters") or {}
+        entry = project.entry_point(step.entry_point)
+    except UnknownEntryPoint as exc:
+        key = "entry_point" if project.file is not None else "component"
+        raise SpecError(f"{at.step(step.name, key)}: {exc}") from exc
+    if step.entry_point not in project.entry_points:
+        return  # a .py/.sh file in the component, run directly: no declared parameters
+    declared = entry.parameters
     for key in step.parameters:
         if key not in declared:
             known = ", ".join(sorted(declared)) or "none"
             raise SpecError(
-                f"{file}: step {step.name!r}: parameters.{key}: entry point {step.entry_point!r} "
+                f"{at.step(step.name, 'parameters', key)}: entry point {step.entry_point!r} "
                 f"of {written!r} has no such parameter (declared: {known})"
             )
-    for key, decl in declared.items():
-        has_default = isinstance(decl, dict) and decl.get("default") is not None
-        if key not in step.parameters and not has_default:
+    for key, param in declared.items():
+        if key not in step.parameters and param.required:
             raise SpecError(
-                f"{file}: step {step.name!r}: parameters.{key} is required by {written!r} "
+                f"{at.step(step.name, 'parameters', key)}: required by {written!r} "
                 f"(entry point {step.entry_point!r}) and has no default"
             )
 
 
-def _check_outputs(steps: Mapping[str, StepSpec], file: Path) -> None:
+def _check_outputs(steps: Mapping[str, StepSpec], at: _Where) -> None:
     producer: dict[str, str] = {}
     for step in steps.values():
-        for out in step.outputs:
+        for i, out in enumerate(step.outputs):
             if out in producer:
                 raise SpecError(
-                    f"{file}: step {step.name!r}: output {out!r} is also produced by step "
+                    f"{at.step(step.name, 'outputs', i)}: output {out!r} is also produced by step "
                     f"{producer[out]!r}; each artifact has one producing step"
                 )
             producer[out] = step.name

@@ -16,8 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from stepline.components.memo import planning_memo
 from stepline.errors import SpecError, UsageError
-from stepline.pipeline.executors import LocalExecutor
+from stepline.pipeline.executors import Executor, LocalExecutor
 from stepline.pipeline.ports import Runner, Tracker
 from stepline.pipeline.run import (
     Execution,
@@ -30,6 +31,7 @@ from stepline.pipeline.run import (
     plan_execution,
 )
 from stepline.pipeline.spec import PipelineSpec, load_pipeline
+from stepline.states import SUCCEEDED
 
 _RANGE = re.compile(r"^range\((-?\d+)\s*,\s*(-?\d+)(?:\s*,\s*(-?\d+))?\)$")
 
@@ -122,6 +124,23 @@ class SweepResult:
         """True when every execution succeeded."""
         return all(p.result is not None and p.result.ok for p in self.points)
 
+    def to_dict(self, wall: float | None = None) -> dict[str, Any]:
+        """JSON data (`stepline run -m … --json`): the best execution and every execution."""
+        return {
+            "group": self.group,
+            **({"wall": round(wall, 3)} if wall is not None else {}),
+            "best": self.best,
+            "aliased": self.aliased,
+            "executions": [
+                {
+                    "overrides": p.overrides,
+                    "value": p.value,
+                    **(p.result.to_dict() if p.result else {}),
+                }
+                for p in self.points
+            ],
+        }
+
 
 def metric_of(
     tracker: Tracker, spec: PipelineSpec, result: ExecutionResult, key: str
@@ -130,7 +149,7 @@ def metric_of(
     for name in reversed(list(result.steps)):
         st = result.steps[name]
         run_id = st.cached_from or st.run_id
-        if run_id is None or st.state not in ("finished", "cached"):
+        if run_id is None or st.state not in SUCCEEDED:
             continue
         value = tracker.run(run_id).summary.get(key)
         if isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -154,11 +173,13 @@ def run_sweep(
     tracker: Tracker | None = None,
     listener: Listener | None = None,
     cancel: threading.Event | None = None,
+    executor: Executor | None = None,
 ) -> SweepResult:
     """Run one execution per grid point, in parallel, under one sweep group.
 
     Every point is loaded and planned before any step runs (a bad point fails the sweep early).
-    All steps of all executions share one pool of `jobs` workers. With `optimize`, the best
+    All steps of all executions share one pool of `jobs` workers (or `executor`, e.g. a
+    `RayExecutor`, which the caller then shuts down). With `optimize`, the best
     execution is picked from its steps' run summaries; with `alias_best`, the outputs of the
     step that reported the metric get that alias.
     """
@@ -170,21 +191,24 @@ def run_sweep(
     cancel = cancel or threading.Event()
     force = tuple(force)
     sweep_id = new_execution_id()
-    specs = [load_pipeline(path, list(p)) for p in points]
+    # every point plans the same components: each folder is read once (nothing runs yet)
+    with planning_memo():
+        specs = [load_pipeline(path, list(p)) for p in points]
+        plans = [
+            plan_execution(s, runner, tracker, only=only, from_step=from_step, force=force)
+            for s in specs
+        ]
     group = name or f"{specs[0].name}-sweep-{sweep_id}"
-    plans = [
-        plan_execution(s, runner, tracker, only=only, from_step=from_step, force=force)
-        for s in specs
-    ]
     sweep = SweepResult(group=group, points=[SweepPoint(list(p)) for p in points])
-    executor = LocalExecutor(runner, jobs)
+    own = executor is None
+    ex: Executor = executor or LocalExecutor(runner, jobs)
     inflight = InFlight()
 
     def one(i: int) -> ExecutionResult:
         return Execution(
             plans[i],
             tracker,
-            executor,
+            ex,
             no_cache=no_cache,
             force=force,
             group=group,
@@ -199,7 +223,8 @@ def run_sweep(
             for i, res in enumerate(pool.map(one, range(len(plans)))):
                 sweep.points[i].result = res
     finally:
-        executor.shutdown()
+        if own:
+            ex.shutdown()
 
     if objective is not None:
         sweep.objective = objective

@@ -1,23 +1,40 @@
 """Adapters from the pipeline's ports to the real subsystems.
 
 `ComponentsRunner` delegates to `stepline.components` (prepare/execute); `CoreTracker` asks the
-tracking core through `stepline.init` and `stepline.Api`. Both import lazily so the pure
-pipeline modules load without them.
+tracking core (`tracking.runs.start_run`, `tracking.api.Api`) on the backend it is given. Both
+import lazily so the pure pipeline modules load without them.
+
+    backend = open_backend(settings)          # or a server's, or a Ray worker's
+    run_pipeline(spec, runner=ComponentsRunner(backend, settings), tracker=CoreTracker(backend))
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping, Sequence
+import time
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from stepline.errors import NotFound, UsageError
 from stepline.pipeline.ports import OutputCallback, PreparedStep, RunFacts, StepResult, Version
 
+if TYPE_CHECKING:
+    from stepline.backends.base import Backend
+    from stepline.settings import Settings
+
 
 class ComponentsRunner:
-    """The `Runner` port over `stepline.components.prepare` / `execute`."""
+    """The `Runner` port over `stepline.components.prepare` / `execute`.
+
+    Step runs go to `backend` with the run defaults of `settings`; either left out is taken
+    from the settings of the process a step runs in, when it runs. A runner shipped to a Ray
+    worker is made without a backend (a backend holds connections and does not pickle).
+    """
+
+    def __init__(self, backend: Backend | None = None, settings: Settings | None = None):
+        self._backend = backend
+        self._settings = settings
 
     def prepare(
         self,
@@ -26,6 +43,7 @@ class ComponentsRunner:
         parameters: Mapping[str, str] | None = None,
         env_manager: str | None = None,
         version: str | None = None,
+        recorded: Mapping[str, str] | None = None,
     ) -> PreparedStep:
         """See `stepline.components.prepare`."""
         from stepline.components import prepare
@@ -36,6 +54,7 @@ class ComponentsRunner:
             parameters=dict(parameters or {}),
             env_manager=env_manager,
             version=version,
+            recorded=recorded,
         )
         return step
 
@@ -63,6 +82,8 @@ class ComponentsRunner:
             extra_env=dict(extra_env or {}),
             info=dict(info or {}),
             on_output=on_output,
+            backend=self._backend,
+            settings=self._settings,
         )
         return result
 
@@ -94,21 +115,41 @@ def _facts(view: Any) -> RunFacts:
 
 
 class CoreTracker:
-    """The `Tracker` port over the tracking core (`stepline.init`, `stepline.Api`)."""
+    """The `Tracker` port over the tracking core, on `backend` (default: this process's store).
 
-    def __init__(self) -> None:
+    `settings` give the runs it starts their defaults (default: this process's, read then).
+    """
+
+    def __init__(self, backend: Backend | None = None, settings: Settings | None = None):
         self._open: dict[str, Any] = {}
         self._lock = threading.Lock()
+        self._backend = backend
+        self._settings = settings
+
+    def _store(self) -> Backend:
+        if self._backend is None:
+            from stepline.backends import open_backend
+            from stepline.settings import current
+
+            self._settings = self._settings or current()
+            self._backend = open_backend(self._settings)
+        return self._backend
 
     def _api(self) -> Any:
-        import stepline
+        from stepline.tracking.api import Api
 
-        return stepline.Api()  # type: ignore[attr-defined]
+        return Api(self._store())
 
-    def resolve(self, ref: str) -> Version | None:
-        """The version `ref` names now (outside any execution scope), or None."""
+    def _start(self, **fields: Any) -> Any:
+        from stepline.tracking.runs import start_run
+
+        return start_run(self._store(), settings=self._settings, **fields)
+
+    def resolve(self, ref: str, scope: str | None = None) -> Version | None:
+        """The version `ref` names now, or None; `name:latest` is the one execution `scope`
+        produced or took from the cache, when it did (the store's execution-scoped latest)."""
         try:
-            art = self._api().artifact(ref, scope=None)
+            art = self._api().artifact(ref, scope=scope)
         except NotFound:
             return None
         project = ref.split("/")[0] if "/" in ref else None
@@ -116,37 +157,39 @@ class CoreTracker:
         execution = (getattr(producer, "info", None) or {}).get("execution") if producer else None
         return replace(_version(art, project), execution=execution)
 
+    @staticmethod
+    def _outputs(
+        versions: Any, names: Sequence[str] | None, project: str | None, execution: str | None
+    ) -> dict[str, Version]:
+        out: dict[str, Version] = {}
+        for v in versions:  # oldest first: a later version of the same name wins
+            if names is None or v.name in names:
+                out[v.name] = Version(
+                    name=v.name,
+                    version=f"v{v.version}",
+                    digest=v.digest,
+                    project=v.project or project,
+                    execution=execution,
+                )
+        return out
+
     def outputs_of(self, run: RunFacts, names: Sequence[str]) -> dict[str, Version]:
-        """Versions of `names` logged by `run` that still exist."""
+        """Versions of `names` that `run` output (its output edges) and that still exist."""
         if not names:
             return {}
-        api = self._api()
-        view = api.run(run.id)
-        logged: Callable[[], Any] | None = getattr(view, "logged_artifacts", None)
-        out: dict[str, Version] = {}
-        if callable(logged):
-            execution = (getattr(view, "info", None) or {}).get("execution")
-            for art in logged():
-                v = _version(art, run.project or getattr(view, "project", None))
-                v = replace(v, execution=execution)
-                if v.name in names:
-                    out[v.name] = v  # later versions of the same name win
-            return out
-        # Fallback: the newest version of each name in the run's execution scope, if it is
-        # the run's own.
-        facts = _facts(view)
-        execution = facts.info.get("execution") or run.info.get("execution")
-        project = run.project or facts.project
-        for name in names:
-            ref = f"{project}/{name}:latest" if project else f"{name}:latest"
-            try:
-                art = api.artifact(ref, scope=str(execution) if execution else None)
-            except NotFound:
-                continue
-            producer = art.logged_by()
-            if producer is not None and str(producer.id) == run.id:
-                out[name] = _version(art, project)
-        return out
+        versions = self._store().outputs(run.id)
+        return self._outputs(versions, names, run.project, run.info.get("execution"))
+
+    def find_cached(
+        self, project: str | None, key: str, outputs: Sequence[str] | None
+    ) -> tuple[RunFacts, dict[str, Version]] | None:
+        """The newest finished run with cache key `key` that output every name in `outputs`
+        (any run with the key when None), and those versions; None when there is none."""
+        hit = self._store().find_cached(project, key, outputs)
+        if hit is None:
+            return None
+        run, versions = hit
+        return _facts(run), self._outputs(versions, outputs, run.project, run.execution_id)
 
     def run(self, run_id: str) -> RunFacts:
         """Facts about one run."""
@@ -167,11 +210,7 @@ class CoreTracker:
         info: Mapping[str, Any],
     ) -> str:
         """A run of `step` with status `cached` (info.cached_from names the original)."""
-        import stepline
-
-        run = stepline.init(  # type: ignore[attr-defined]
-            project=project, group=group, job_type=step, name=name, reinit="create_new"
-        )
+        run = self._start(project=project, group=group, job_type=step, name=name)
         run.set_info(**info)
         run.mark_cached(str(info["cached_from"]))  # links the original's outputs to this run
         return str(run.id)
@@ -186,17 +225,23 @@ class CoreTracker:
         info: Mapping[str, Any],
     ) -> str:
         """The execution's run: job_type `pipeline`, config = the resolved pipeline config."""
-        import stepline
-
-        run = stepline.init(  # type: ignore[attr-defined]
-            project=project,
-            group=group,
-            job_type="pipeline",
-            name=name,
-            config=dict(config),
-            reinit="create_new",
+        run = self._start(
+            project=project, group=group, job_type="pipeline", name=name, config=dict(config)
         )
         run.set_info(**info)
+        execution = info.get("execution")
+        if execution:
+            from stepline.backends.base import ExecutionRecord
+
+            self._store().create_execution(
+                ExecutionRecord(
+                    id=str(execution),
+                    project=str(run.project),
+                    pipeline=str(info.get("pipeline") or name),
+                    group=group,
+                    parameters=dict(config),
+                )
+            )
         with self._lock:
             self._open[str(run.id)] = run
         return str(run.id)
@@ -216,6 +261,39 @@ class CoreTracker:
         for k, v in (summary or {}).items():
             run.summary[k] = v
         run.finish(exit_code=0 if status == "finished" else 1)
+        execution = info.get("execution")
+        if execution:
+            state = str(info.get("status") or status)
+            self._store().update_execution(str(execution), state=state, ended_at=time.time())
+
+    def join_execution(
+        self, execution: str, run_id: str, *, pipeline: str, parameters: Mapping[str, Any]
+    ) -> None:
+        """Record execution `execution`, in the project and group of its run `run_id`, unless
+        it is already (a course root's `mlflow.run` calls each join it; the first creates it)."""
+        from stepline.backends.base import ExecutionRecord
+
+        backend = self._store()
+        run = backend.get_run(run_id)
+        backend.create_execution(
+            ExecutionRecord(
+                id=execution,
+                project=run.project,
+                pipeline=pipeline,
+                group=run.group,
+                started_at=run.created_at,
+                parameters=dict(parameters),
+            )
+        )
+
+    def end_execution(self, execution: str, state: str) -> None:
+        """Set a recorded execution's final state and end time (no-op for an unknown one)."""
+        from stepline.errors import NotFound as Missing
+
+        try:
+            self._store().update_execution(execution, state=state, ended_at=time.time())
+        except Missing:
+            pass
 
     def alias(self, ref: str, alias: str) -> None:
         """Point `alias` at the version `ref` names (moving it from any other version)."""

@@ -6,19 +6,16 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from typing import Any
 
 from stepline.backends import get_backend
-from stepline.backends.base import Backend, VersionRecord
-from stepline.errors import InvalidReference, UsageError
-from stepline.metadata.registry import ModelVersion, RegisteredModel
+from stepline.backends.base import Backend, ModelVersion, RegisteredModel, VersionRecord
+from stepline.errors import UsageError, VersionNotFound
+from stepline.formats.refs import parse_model_ref
 from stepline.tracking import naming
-
-_REF = re.compile(
-    r"^(?:model-registry/)?(?P<name>[A-Za-z0-9_\-.]+)(?:(?:@(?P<alias>[^/:@]+))|(?::v?(?P<version>\d+)))?$"
-)
+from stepline.tracking.artifact import register_version
+from stepline.tracking.artifact import resolve as resolve_artifact
 
 __all__ = [
     "ModelVersion",
@@ -32,7 +29,7 @@ __all__ = [
 ]
 
 
-def _b(backend: Backend | None) -> Any:
+def _b(backend: Backend | None) -> Backend:
     return backend or get_backend()
 
 
@@ -45,14 +42,10 @@ def register(
     backend: Backend | None = None,
 ) -> ModelVersion:
     """Register an artifact version (`name:vN` or `name:alias`) as the model's next version."""
-    from stepline.tracking.artifact import resolve as resolve_artifact
-
     b = _b(backend)
     naming.check_name(name, "registered model name")
     record = resolve_artifact(b, artifact_ref, None)
-    number = b.register_version(name, record.id, description, tags)
-    for alias in aliases:
-        b.set_model_alias(name, number, naming.check_alias(alias))
+    number = register_version(b, record, name, aliases, description, tags)
     return next(v for v in b.get_model(name).versions if v.version == number)
 
 
@@ -67,46 +60,42 @@ def set_alias(name: str, version: int, alias: str, backend: Backend | None = Non
 
 
 def show(name: str, backend: Backend | None = None) -> RegisteredModel:
-    return _b(backend).get_model(name)  # type: ignore[no-any-return]
+    return _b(backend).get_model(name)
 
 
 def list_models(backend: Backend | None = None) -> list[RegisteredModel]:
-    return _b(backend).list_models()  # type: ignore[no-any-return]
+    return _b(backend).list_models()
 
 
 def resolve(ref: str, backend: Backend | None = None) -> VersionRecord:
-    """The artifact version behind `NAME@alias`, `NAME:vK`, `NAME:K` or `NAME` (its newest)."""
-    m = _REF.match(ref.strip())
-    if not m:
-        raise InvalidReference(
-            f"registry reference {ref!r} is malformed; write NAME@alias or NAME:v2"
-        )
+    """The artifact version behind a registry reference (`formats.refs.parse_model_ref`).
+
+    `NAME@alias`, `NAME:vK`/`NAME:K`, `models:/NAME@alias`, `models:/NAME/K`; `NAME` alone (or
+    `@latest`, unless a version carries an alias `latest`) is the newest version.
+    """
+    parsed = parse_model_ref(ref)
     b = _b(backend)
-    model = b.get_model(m["name"])
+    model = b.get_model(parsed.name)
     if not model.versions:
-        raise UsageError(f"registered model {m['name']!r} has no versions")
-    if m["alias"]:
-        hits = [v for v in model.versions if m["alias"] in v.aliases]
-        if not hits:
-            have = ", ".join(f"{a} (v{v.version})" for v in model.versions for a in v.aliases)
-            from stepline.errors import VersionNotFound
-
-            raise VersionNotFound(
-                f"registered model {m['name']!r} has no alias {m['alias']!r}; aliases: {have or '(none)'}"
-            )
-        chosen = hits[0]
-    elif m["version"]:
-        wanted = int(m["version"])
-        chosen = next((v for v in model.versions if v.version == wanted), None)  # type: ignore[assignment]
+        raise UsageError(f"registered model {parsed.name!r} has no versions")
+    wanted = parsed.version
+    if wanted is not None:
+        chosen = next((v for v in model.versions if v.version == wanted), None)
         if chosen is None:
-            from stepline.errors import VersionNotFound
-
             raise VersionNotFound(
-                f"registered model {m['name']!r} has no version v{wanted};"
+                f"registered model {parsed.name!r} has no version v{wanted};"
                 f" versions: v1 to v{model.versions[-1].version}"
             )
     else:
-        chosen = model.versions[-1]
-    from stepline.tracking.artifact import resolve as resolve_artifact
-
+        hits = [v for v in model.versions if parsed.alias in v.aliases]
+        if hits:
+            chosen = hits[0]
+        elif parsed.alias == "latest":
+            chosen = model.versions[-1]
+        else:
+            have = ", ".join(f"{a} (v{v.version})" for v in model.versions for a in v.aliases)
+            raise VersionNotFound(
+                f"registered model {parsed.name!r} has no alias {parsed.alias!r};"
+                f" aliases: {have or '(none)'}"
+            )
     return resolve_artifact(b, chosen.artifact_ref, None)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 
 import blake3
 
@@ -36,6 +35,8 @@ def hash_files(paths: Sequence[str], sizes: Sequence[int]) -> list[str]:
     small = [i for i, s in enumerate(sizes) if s < MMAP_THRESHOLD]
     digests: list[str] = [""] * len(paths)
     if len(small) > 4:
+        from concurrent.futures import ThreadPoolExecutor
+
         with ThreadPoolExecutor(max_workers=min(8, (os.cpu_count() or 1) * 2)) as pool:
             for i, d in zip(
                 small, pool.map(lambda i: hash_file(paths[i], sizes[i]), small), strict=True

@@ -9,6 +9,7 @@ from typing import Any
 from stepline.backends import get_backend
 from stepline.backends.base import Backend, RunQuery, RunRecord
 from stepline.tracking.artifact import FROM_ENV, Artifact, resolve
+from stepline.tracking.run_files import MediaFile, find_file, run_media
 
 
 class ApiRun:
@@ -35,6 +36,25 @@ class ApiRun:
 
     scan_history = history
 
+    def media(self, key: str | None = None, type: str | None = None) -> list[MediaFile]:
+        """The images and tables this run logged, in step order (optionally one key or type).
+
+        >>> table = api.run("3kq9x0ab").media(key="preds")[-1].table()
+        """
+        return [
+            m
+            for m in run_media(self._backend, self._record.id)
+            if (key is None or m.key == key) and (type is None or m.type == type)
+        ]
+
+    def files(self) -> list[MediaFile]:
+        """The run's logged media as files, W&B-style (`f.name`, `f.size`, `f.download()`)."""
+        return self.media()
+
+    def file(self, name: str) -> MediaFile:
+        """One of `files()` by name: `run.file("media/images/roc_3_….png").download()`."""
+        return find_file(self.media(), name, self.path)
+
     def logged_artifacts(self) -> list[Artifact]:
         return [Artifact._from_record(self._backend, v) for v in self._backend.outputs(self.id)]
 
@@ -47,7 +67,8 @@ class ApiRun:
 
     def to_dict(self) -> dict[str, Any]:
         out = dict(vars(self._record))
-        return json.loads(json.dumps(out, default=str))
+        plain: dict[str, Any] = json.loads(json.dumps(out, default=str))
+        return plain
 
     def __repr__(self) -> str:
         return f"<Run {self.path} ({self._record.name}) {self._record.state}>"
@@ -68,7 +89,7 @@ class Api:
         return self._backend
 
     def projects(self) -> list[str]:
-        return self._backend.project_names()  # type: ignore[attr-defined, no-any-return]
+        return self._backend.project_names()
 
     def runs(
         self,
@@ -120,7 +141,7 @@ class Api:
         self._backend.remove_alias(art.project, art.name, alias)
 
     def artifact_versions(self, name: str, project: str | None = None) -> list[Artifact]:
-        from stepline.tracking.refs import parse_ref
+        from stepline.formats.refs import parse_ref
 
         ref = parse_ref(name)
         target = ref.project or project or resolve(self._backend, name, project).project

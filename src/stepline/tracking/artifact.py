@@ -5,17 +5,29 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any
 
-from stepline import _settings
+from stepline import settings as _settings
 from stepline.backends import get_backend
 from stepline.backends.base import Backend, VersionRecord
-from stepline.errors import Conflict, InvalidValue, NotFound, PathEscape, UsageError
+from stepline.errors import (
+    Conflict,
+    CorruptObject,
+    InvalidValue,
+    NotFound,
+    PathEscape,
+    StoreError,
+    UsageError,
+)
+from stepline.formats.refs import parse_ref
+from stepline.store.ingest import lease_for
+from stepline.store.leases import Lease
 from stepline.store.manifest import Entry, Manifest, clean_entry_path
+from stepline.store.objects import copy_objects
 from stepline.tracking import naming, references
-from stepline.tracking.refs import parse_ref
 from stepline.tracking.values import to_plain
 
 
@@ -41,13 +53,15 @@ class Artifact:
             raise InvalidValue(
                 f"artifact {name!r}: type must be a non-empty string of at most 128 chars"
             )
-        self.type = type
+        self.type = naming.check_label(type, "artifact type") or type
         self.description = description
         self.metadata: dict[str, Any] = to_plain(metadata or {}, "metadata")
         self._entries: dict[str, Entry] = {}
         self._record: VersionRecord | None = None
         self._backend: Backend | None = None
         self._tmpdirs: list[tempfile.TemporaryDirectory[str]] = []
+        self._created: bool | None = None
+        self._lease: Lease | None = None  # the objects this draft refers to, kept from gc
 
     @classmethod
     def _from_record(cls, backend: Backend, record: VersionRecord) -> Artifact:
@@ -55,13 +69,35 @@ class Artifact:
         art.name, art.type = record.name, record.type
         art.description, art.metadata = record.description, record.metadata
         art._entries = dict(record.manifest.entries)
-        art._record, art._backend, art._tmpdirs = record, backend, []
+        art._record, art._backend, art._tmpdirs, art._lease = record, backend, [], None
+        art._created = None
         return art
+
+    @property
+    def new_version(self) -> bool | None:
+        """After `log_artifact`: True when it made a new version, False when the content equalled
+        an existing version (which it became). None before logging and for versions read back.
+
+        >>> run.log_artifact(art); print("new" if art.new_version else f"unchanged ({art.version})")
+        """
+        return self._created
 
     def _store(self) -> Backend:
         if self._backend is None:
             self._backend = get_backend()
         return self._backend
+
+    def _claim(self) -> Lease | None:
+        """This draft's lease on its objects (see `store/leases.py`), made on first use."""
+        if self._lease is None:
+            self._lease = lease_for(self._store().objects)
+        return self._lease
+
+    def _release(self) -> None:
+        lease = getattr(self, "_lease", None)
+        if lease is not None:
+            lease.release()
+            self._lease = None
 
     def _draft(self, what: str) -> None:
         if self._record is not None:
@@ -104,7 +140,7 @@ class Artifact:
         entry_name = clean_entry_path(name or path.name)
         from stepline.store.ingest import ingest
 
-        entry = ingest(self._store().objects, [path])[0]  # type: ignore[attr-defined]
+        entry = ingest(self._store().objects, [path], self._claim())[0]
         self._put(entry_name, entry, overwrite)
         return entry
 
@@ -125,7 +161,8 @@ class Artifact:
 
         prefix = clean_entry_path(name) if name else ""
         found = walk(folder, prefix)
-        entries = ingest(self._store().objects, [p for _, p in found])  # type: ignore[attr-defined]
+        objects = self._store().objects
+        entries = ingest(objects, [p for _, p in found], self._claim(), label=str(folder))
         for (entry_name, _), entry in zip(found, entries, strict=True):
             self._put(entry_name, entry, merge)
 
@@ -203,18 +240,49 @@ class Artifact:
     def files(self) -> list[str]:
         return sorted(self._entries)
 
+    def to_dict(self, detail: bool = False) -> dict[str, Any]:
+        """A logged version as JSON data (`stepline artifacts show --json`).
+
+        The summary has ref, digest, aliases, size and created_at; `detail` adds the type,
+        description, metadata, files (path → entry), and the producing and consuming run ids.
+        """
+        out: dict[str, Any] = {
+            "ref": self.qualified_name,
+            "digest": self.digest,
+            "aliases": self.aliases,
+            "size": self.size,
+            "created_at": self.created_at,
+        }
+        if detail:
+            producer = self.logged_by()
+            out = {
+                "ref": out["ref"],
+                "type": self.type,
+                "digest": out["digest"],
+                "aliases": out["aliases"],
+                "description": self.description,
+                "metadata": self.metadata,
+                "created_at": out["created_at"],
+                "files": {p: e.to_json() for p, e in sorted(self.manifest().entries.items())},
+                "logged_by": producer.id if producer else None,
+                "used_by": [r.id for r in self.used_by()],
+            }
+        return out
+
     def wait(self, timeout: float | None = None) -> Artifact:
         """Logging commits synchronously, so there is nothing to wait for; returns the artifact."""
         return self
 
     def _default_root(self) -> Path:
-        return _settings.artifact_dir() / f"{self.name}:{self.version}"
+        return _settings.current().artifact_dir / f"{self.name}:{self.version}"
 
     def download(self, root: str | os.PathLike[str] | None = None) -> str:
         """Put the version's files under `root` (default `./artifacts/NAME:vN`); returns the folder.
 
-        Files are checked against their digests, and hard-linked or reflinked from the store when
-        the filesystem allows (stored files are read-only), copied otherwise.
+        Every file is checked against its digest as it is written: a reflink (copy-on-write) where
+        the filesystem allows, else a copy, so editing a downloaded file never changes the store.
+        `STEPLINE_LINK_TYPE=hardlink` (or `symlink`) shares the stored file instead: faster, but
+        an edit through it damages the store. A corrupt object raises `CorruptObject`.
         """
         record = self._logged("download")
         target = Path(root) if root is not None else self._default_root()
@@ -224,7 +292,10 @@ class Artifact:
             dest = (target / clean_entry_path(path)).resolve()
             if not dest.is_relative_to(real_root):
                 raise PathEscape(f"entry {path!r} would be written outside {target}")
-        self._store().materialize(record.manifest, target)
+        try:
+            self._store().materialize(record.manifest, target)
+        except CorruptObject as exc:
+            raise CorruptObject(f"artifact {record.ref}, {exc}") from None
         for path, entry in record.manifest.entries.items():
             if entry.ref is not None:
                 references.fetch(entry, target / path)
@@ -290,6 +361,8 @@ class Artifact:
         return f"<Artifact {self.name} ({self.type}) {state}>"
 
     def __del__(self) -> None:
+        with contextlib.suppress(Exception):
+            self._release()
         for tmp in getattr(self, "_tmpdirs", []):
             with contextlib.suppress(Exception):
                 tmp.cleanup()
@@ -298,7 +371,8 @@ class Artifact:
 def log_artifact(
     backend: Backend, art: Artifact, project: str, run_id: str | None, aliases: Sequence[str]
 ) -> Artifact:
-    """Commit a draft: a new version unless it equals `latest`, aliases moved, in one transaction."""
+    """Commit a draft in one transaction: a new version unless its content equals an existing
+    version's (then that one), with `latest` and `aliases` moved to it; see `new_version`."""
     if art._record is not None:
         raise UsageError(f"artifact {art.qualified_name} is already logged")
     if not art._entries:
@@ -308,11 +382,10 @@ def log_artifact(
             naming.check_alias(alias)
     if art._backend is not None and art._backend is not backend:
         # files were stored in another store: copy their objects over
-        src = art._backend
-        for entry in art._entries.values():
-            if entry.ref is None and not backend.objects.has(entry.digest):  # type: ignore[attr-defined]
-                backend.objects.put_file(src.objects.verify(entry.digest), entry.digest)  # type: ignore[attr-defined]
-    record, _created = backend.commit_version(
+        oids = {e.digest for e in art._entries.values() if e.ref is None}
+        copy_objects(art._backend.objects, backend.objects, oids)
+    _check_objects(backend, art)
+    record, created = backend.commit_version(
         project,
         art.name,
         art.type,
@@ -323,8 +396,34 @@ def log_artifact(
         run_id,
     )
     art._record, art._backend = record, backend
+    art._created = created
     art.description, art.metadata = record.description, record.metadata
+    art._release()
     return art
+
+
+def _check_objects(backend: Backend, art: Artifact, patience: float = 2.0) -> None:
+    """Refuse to commit a manifest whose objects are not all in the store.
+
+    gc moves an unreferenced object aside before it re-reads the leases, and puts a leased one
+    back a moment later; a missing object is therefore looked for again for up to `patience`
+    seconds before the commit is refused.
+    """
+    objects = backend.objects
+    stored = [(name, e.digest) for name, e in sorted(art._entries.items()) if e.ref is None]
+    absent = objects.missing(oid for _, oid in stored)
+    deadline = time.monotonic() + patience
+    while absent and time.monotonic() < deadline:
+        time.sleep(0.05)
+        absent = objects.missing(absent)
+    missing = [(name, oid) for name, oid in stored if oid in absent]
+    if missing:
+        name, oid = missing[0]
+        raise StoreError(
+            f"artifact {art.name!r}: file {name!r} refers to object {oid[:12]}…,"
+            f" which is no longer in {objects}; nothing was committed."
+            " Add the file again (add_file/add_dir) and log the artifact again"
+        )
 
 
 #: `scope` default: the execution named by STEPLINE_SCOPE, if any
@@ -343,7 +442,7 @@ def resolve(
     `scope` defaults to STEPLINE_SCOPE (set by the pipeline runner for its steps); None ignores it.
     """
     if scope is FROM_ENV:
-        scope = os.environ.get("STEPLINE_SCOPE")
+        scope = _settings.current().scope
     parsed = parse_ref(ref)
     target = parsed.project or project
     if target is None:
@@ -358,9 +457,9 @@ def _only_project_with(backend: Backend, name: str) -> str:
     holders = sorted({a.project for a in backend.list_artifacts() if a.name == name})
     if len(holders) == 1:
         return holders[0]
-    env = os.environ.get("STEPLINE_PROJECT") or os.environ.get("WANDB_PROJECT")
-    if env:
-        return env
+    default = _settings.current().project
+    if default:
+        return default
     if not holders:
         from stepline.errors import ArtifactNotFound
 
@@ -368,6 +467,26 @@ def _only_project_with(backend: Backend, name: str) -> str:
     raise UsageError(
         f"artifact {name!r} exists in several projects ({', '.join(holders)}); write project/{name}"
     )
+
+
+def register_version(
+    backend: Backend,
+    record: VersionRecord,
+    model: str,
+    aliases: Sequence[str] = (),
+    description: str | None = None,
+    tags: dict[str, Any] | None = None,
+) -> int:
+    """Register `record` as registered model `model`'s next version (vK) and give it `aliases`.
+
+    The model registry (`stepline.registry.register`) and W&B's `run.link_artifact` both use it.
+    """
+    b: Any = backend  # the registry methods are not on the Backend port yet
+    naming.check_name(model, "registered model name")
+    number = int(b.register_version(model, record.id, description, tags))
+    for alias in aliases:
+        b.set_model_alias(model, number, naming.check_alias(alias))
+    return number
 
 
 def use_artifact(
@@ -390,10 +509,15 @@ def put_path(
     description: str | None = None,
     aliases: Sequence[str] = (),
     metadata: dict[str, Any] | None = None,
+    backend: Backend | None = None,
 ) -> Artifact:
-    """Log a file or folder as a version from a run of job_type 'put' (the CLI's `artifacts put`)."""
-    from stepline.tracking.run import init
+    """Log a file or folder as a version from a run of job_type 'put' (the CLI's `artifacts put`).
 
+    `backend` default: this process's (`get_backend()`).
+    """
+    from stepline.tracking.runs import start_run
+
+    backend = backend or get_backend()
     art = Artifact(name, type, description=description, metadata=metadata)
     if path.is_dir():
         art.add_dir(path)
@@ -401,6 +525,6 @@ def put_path(
         art.add_file(path)
     else:
         raise NotFound(f"{path} does not exist")
-    with init(project=project, job_type="put", reinit="create_new") as run:
+    with start_run(backend, project=project, job_type="put") as run:
         run.log_artifact(art, aliases=list(aliases))
     return art

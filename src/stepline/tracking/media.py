@@ -1,4 +1,8 @@
-"""Media values a run can log: `Image` (stored as PNG) and `Table` (stored as JSON)."""
+"""Media values a run can log: `Image` (stored as PNG) and `Table` (stored as JSON).
+
+A logged Table reads back through `ApiRun.media()` (see `tracking/run_files.py`) as a `Table` again:
+`.columns`, `.data`, `.rows()` and, with pandas installed, `.get_dataframe()` as in W&B.
+"""
 
 from __future__ import annotations
 
@@ -88,6 +92,26 @@ class Table:
         if self.columns and len(values) != len(self.columns):
             raise InvalidValue(f"add_data got {len(values)} values for {len(self.columns)} columns")
         self.data.append(list(values))
+
+    @classmethod
+    def from_json(cls, data: bytes) -> Table:
+        """The Table a logged `table-file` object holds."""
+        body = json.loads(data)
+        return cls(columns=body.get("columns"), data=body.get("data"))
+
+    def rows(self) -> list[dict[str, Any]]:
+        """Each row as a dict keyed by column name."""
+        return [dict(zip(self.columns, row, strict=False)) for row in self.data]
+
+    def get_dataframe(self) -> Any:
+        """The table as a pandas DataFrame (pandas must be installed)."""
+        require("pandas", "ml")
+        import pandas as pd
+
+        return pd.DataFrame(self.data, columns=self.columns or None)
+
+    def __repr__(self) -> str:
+        return f"<Table {len(self.columns)} columns × {len(self.data)} rows>"
 
     def payload(self) -> tuple[str, bytes]:
         from stepline.tracking.values import to_plain

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import atexit
-import logging
 import os
 import signal
 import socket
@@ -14,9 +13,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from stepline import settings as _settings
+from stepline._settings import store_dir
 from stepline.backends import get_backend
 from stepline.backends.base import Backend, RunRecord
-from stepline.errors import UsageError
+from stepline.errors import MetricsLost, UsageError
+from stepline.states import RUN_TERMINAL
 from stepline.tracking import naming
 from stepline.tracking.history import HistoryWriter
 from stepline.tracking.media import MEDIA_TYPES
@@ -24,33 +26,19 @@ from stepline.tracking.state import Config, Summary
 from stepline.tracking.values import check_metric, config_from, to_plain
 
 if TYPE_CHECKING:
+    import logging
+
     from stepline.tracking.artifact import Artifact
 
-logger = logging.getLogger("stepline")
 
-ENV_TWINS = {
-    "project": ("STEPLINE_PROJECT", "WANDB_PROJECT"),
-    "group": ("STEPLINE_RUN_GROUP", "WANDB_RUN_GROUP"),
-    "job_type": ("STEPLINE_JOB_TYPE", "WANDB_JOB_TYPE"),
-    "run_id": ("STEPLINE_RUN_ID", "WANDB_RUN_ID"),
-    "mode": ("STEPLINE_MODE", "WANDB_MODE"),
-}
-TERMINAL = ("finished", "failed", "crashed", "cached")
+def _logger() -> logging.Logger:
+    """The `stepline` logger (logging is imported only when there is something to say)."""
+    import logging
+
+    return logging.getLogger("stepline")
 
 
-def _env(key: str) -> str | None:
-    """STEPLINE_X, else WANDB_X; when both are set and differ, WANDB_X wins.
-
-    stepline exports the twins with equal values, so a difference means user code changed the
-    WANDB one afterwards (as the course's `main.py` does with `os.environ["WANDB_PROJECT"]`).
-    """
-    ours, theirs = (os.environ.get(name) for name in ENV_TWINS[key])
-    if ours and theirs and ours != theirs:
-        return theirs
-    return ours or theirs or None
-
-
-def _git_commit(start: Path) -> tuple[Path, str] | None:
+def git_commit(start: Path) -> tuple[Path, str] | None:
     """(repo root, HEAD commit) read from `.git` files, without running git."""
     for folder in (start, *start.parents):
         git = folder / ".git"
@@ -81,8 +69,16 @@ class Run:
     ...     run.log({"rows": 1000})
     """
 
-    def __init__(self, backend: Backend, record: RunRecord, owner: bool, start_step: int = 0):
+    def __init__(
+        self,
+        backend: Backend,
+        record: RunRecord,
+        owner: bool,
+        start_step: int = 0,
+        settings: _settings.Settings | None = None,
+    ):
         self._backend = backend
+        self._settings = settings or _settings.current()
         self._record = record
         self._owner = owner
         self._finished = False
@@ -90,9 +86,20 @@ class Run:
         self._pending: dict[str, Any] | None = None
         self.config = Config(record.config, self._save_config)
         self.summary = Summary(record.summary)
-        self._history = HistoryWriter(self._write_rows, self._write_summary)
+        self._history = HistoryWriter(
+            self._write_rows,
+            self._write_summary,
+            heartbeat=lambda: self._backend.heartbeat(self.id),
+            heartbeat_seconds=self._settings.heartbeat_interval,
+            label=record.id,
+        )
+        self._history.start()  # the flusher also keeps the heartbeat fresh while the run lives
         self._git_thread: threading.Thread | None = None
         self._files_dir: str | None = None
+        #: the local store folder: run files live below it, and child processes are sent to it
+        #: (a local backend's own folder; otherwise the one this process's settings name)
+        root = getattr(backend, "root", None)
+        self._store_dir = Path(root) if root is not None else store_dir(self._settings)
 
     # -- identity -----------------------------------------------------------------------------
     @property
@@ -135,7 +142,7 @@ class Run:
     @property
     def dir(self) -> str:
         """A folder for this run's own files: `init(dir=...)`/`run-<id>`, else inside the store."""
-        base = Path(self._files_dir) if self._files_dir else self._backend.root / "runs"
+        base = Path(self._files_dir) if self._files_dir else self._store_dir / "runs"
         path = base / self.id / "files"
         path.mkdir(parents=True, exist_ok=True)
         return str(path)
@@ -153,7 +160,11 @@ class Run:
     def _write_summary(self) -> None:
         dirty = self.summary.take_dirty()
         if dirty:
-            self._backend.merge_run(self.id, "summary", dirty)
+            try:
+                self._backend.merge_run(self.id, "summary", dirty)
+            except BaseException:
+                self.summary._restore_dirty(dirty)  # retried with the next flush
+                raise
 
     def _media(self, key: str, value: Any) -> dict[str, Any]:
         mime, data = value.payload()
@@ -203,7 +214,7 @@ class Run:
         row = self._plain_row(data)
         if step is not None:
             if step < self._step:
-                logger.warning(
+                _logger().warning(
                     "run %s: step %d < current step %d; dropped %s",
                     self.id,
                     step,
@@ -238,6 +249,24 @@ class Run:
         patch = to_plain(fields, "info")
         self._record.info = self._backend.merge_run(self.id, "info", patch)
 
+    def set_program(
+        self, command: str, python: str | None = None, python_version: str | None = None
+    ) -> None:
+        """Record what the run executes when that is not this process: a runner's component.
+
+        `command` replaces the launcher's command line; `python` (the interpreter's path, kept
+        as `info.python`) and `python_version` the launcher's interpreter.
+        """
+        fields: dict[str, Any] = {"command": command}
+        if python_version:
+            fields["python_version"] = python_version
+        self._backend.update_run(self.id, **fields)
+        self._record.command = command
+        if python_version:
+            self._record.python_version = python_version
+        if python:
+            self.set_info(python=python)
+
     def attach_log(self, stream: str, source: str | os.PathLike[str] | bytes) -> None:
         """Keep captured output (`stdout`, `stderr`, `build`) on the run."""
         data = source if isinstance(source, bytes) else Path(source).read_bytes()
@@ -253,8 +282,8 @@ class Run:
     def child_env(self) -> dict[str, str]:
         """Variables that make `stepline.init()` in a child process attach to this run."""
         env = {
-            "STEPLINE_DIR": str(self._backend.root),
-            "STEPLINE_RUN_ID": self.id,
+            _settings.DIR: str(self._store_dir),
+            _settings.RUN_ID: self.id,
             "WANDB_RUN_ID": self.id,
             "STEPLINE_PROJECT": self.project,
             "WANDB_PROJECT": self.project,
@@ -263,9 +292,11 @@ class Run:
             env["STEPLINE_RUN_GROUP"] = env["WANDB_RUN_GROUP"] = self.group
         if self.job_type:
             env["STEPLINE_JOB_TYPE"] = env["WANDB_JOB_TYPE"] = self.job_type
-        url = os.environ.get("STEPLINE_DATABASE_URL")
+        url = self._settings.database_url
         if url:
-            env["STEPLINE_DATABASE_URL"] = url
+            env[_settings.DATABASE_URL] = url
+        if getattr(self._backend, "offline", False):  # the server was lost: the child records
+            env[_settings.TRACKING_URI] = ""  # where this run now is, the local store
         return env
 
     # -- artifacts ------------------------------------------------------------------------------
@@ -287,7 +318,11 @@ class Run:
             else:
                 art.add_file(path)
             artifact = art
-        return log_artifact(self._backend, artifact, self.project, self.id, aliases or ())
+        logged = log_artifact(self._backend, artifact, self.project, self.id, aliases or ())
+        from stepline.monitor.reference import log_reference_profile
+
+        log_reference_profile(self._backend, logged, self.project, self.id)
+        return logged
 
     def use_artifact(self, ref: Artifact | str, type: str | None = None) -> Artifact:
         """Declare an input: `name:alias`, `name:vN` or `project/name:alias`; returns the version."""
@@ -301,9 +336,10 @@ class Run:
         self, artifact: Artifact, target: str, aliases: Sequence[str] | None = None
     ) -> None:
         """Register a logged version in a registry collection: `model-registry/NAME`."""
-        from stepline.registry import link
+        from stepline.tracking.artifact import register_version
 
-        link(self._backend, artifact, target, aliases or ())
+        record = artifact._logged("link_artifact")
+        register_version(self._backend, record, target.split("/")[-1], aliases or ())
 
     def logged_artifacts(self) -> list[Artifact]:
         from stepline.tracking.artifact import Artifact
@@ -335,26 +371,56 @@ class Run:
         self._git_thread.start()
 
     def finish(self, exit_code: int | None = None, status: str | None = None) -> None:
-        """Flush everything and close the run: `finished`, or `failed` when exit_code is non-zero."""
+        """Flush everything and close the run: `finished`, or `failed` when exit_code is non-zero.
+
+        Metric points that still cannot be written after retrying (a full disk) fail the run:
+        its `info` records `lost_points`, `logged_points` and `lost_reason`, and `MetricsLost`
+        is raised.
+        """
         if self._finished:
             return
+        state = status or ("failed" if exit_code else "finished")
+        if self._owner and state not in RUN_TERMINAL:
+            raise UsageError(f"finish(status={state!r}): use one of {', '.join(RUN_TERMINAL)}")
         self._finished = True
         if self._pending is not None:
             self._commit_row()
-        self._history.close()
+        lost = self._history.close()
         if self._git_thread is not None:
             self._git_thread.join(timeout=10)
         _registry.discard(self)
-        if self._owner:
-            state = status or ("failed" if exit_code else "finished")
-            if state not in TERMINAL:
-                raise UsageError(f"finish(status={state!r}): use one of {', '.join(TERMINAL)}")
-            self._record.state = state
-            self._backend.update_run(
-                self.id, state=state, ended_at=time.time(), exit_code=exit_code
+        info: dict[str, Any] | None = None
+        if lost:
+            error = self._history.error
+            cause = getattr(error, "orig", None) or error  # the driver's words, not SQLAlchemy's
+            reason = str(cause).splitlines()[0] if cause is not None else "unknown"
+            info = {
+                "lost_points": lost,
+                "logged_points": self._history.logged,
+                "lost_reason": reason,
+            }
+        try:
+            if self._owner or info:
+                final = self._backend.end_run(
+                    self.id,
+                    state if self._owner else None,
+                    exit_code=exit_code,
+                    ended_at=time.time(),
+                    info=info,
+                )
+                if final is not None:
+                    self._record.state = final
+        except Exception as exc:
+            if info is None:
+                raise
+            recorded = f"; the run could not be marked failed either ({exc})"
+        else:
+            recorded = "; the run is marked failed" if info else ""
+        if info is not None:
+            raise MetricsLost(
+                f"run {self.id}: {lost:,} of {self._history.logged:,} metric points could not"
+                f" be written ({info['lost_reason']}){recorded}"
             )
-        if self._history.error is not None:
-            raise self._history.error
 
     def __enter__(self) -> Run:
         return self
@@ -428,6 +494,8 @@ def _at_exit() -> None:
     for run in list(_registry.runs):
         try:
             run.finish(exit_code=0 if not getattr(sys, "last_value", None) else 1)
+        except MetricsLost as exc:
+            _logger().error("stepline: %s", exc)
         except Exception:
             pass
 
@@ -479,12 +547,14 @@ def init(
             return current
         if reinit in (True, "finish_previous"):
             current.finish()
-    mode = mode or _env("mode")
+    settings = _settings.current()  # read once: the run's defaults and the store
+    mode = mode or settings.mode
     if mode == "disabled":
         from stepline.tracking.disabled import disabled_run
 
-        return disabled_run(config)
-    backend = get_backend()  # the store is STEPLINE_DIR's; `dir` only places run files (as W&B)
+        run: Run = disabled_run(config)  # a stand-in with Run's methods that records nothing
+        return run
+    backend = get_backend(settings=settings)  # `dir` only places run files (as W&B)
     cfg = config_from(config)
     if config_include_keys:
         cfg = {k: v for k, v in cfg.items() if k in config_include_keys}
@@ -492,7 +562,7 @@ def init(
         cfg = {k: v for k, v in cfg.items() if k not in config_exclude_keys}
 
     make_active = reinit != "create_new" or current is None
-    inherited = _env("run_id") if reinit != "create_new" else None
+    inherited = settings.run_id if reinit != "create_new" else None
     run_id = id or inherited
     if run_id:
         naming.check_run_id(run_id)
@@ -502,15 +572,23 @@ def init(
                 raise UsageError(f"run {run_id!r} already exists and resume='never'")
             owner = bool(id) and found.state != "running"
             if owner:
-                backend.update_run(run_id, state="running", ended_at=None, pid=os.getpid())
+                backend.update_run(
+                    run_id,
+                    state="running",
+                    ended_at=None,
+                    exit_code=None,
+                    host=socket.gethostname(),
+                    pid=os.getpid(),
+                    heartbeat_at=time.time(),
+                )
                 found.state = "running"
-            fill = {k: v for k, v in (("job_type", job_type), ("group", group)) if v}
-            fill = {k: v for k, v in fill.items() if not getattr(found, k)}
-            if fill:  # a component's init(job_type=...) names the runner's run
-                backend.update_run(run_id, **fill)
-                for k, v in fill.items():
-                    setattr(found, k, v)
-            run = Run(backend, found, owner=owner, start_step=backend.last_step(run_id) + 1)
+            if id:  # the caller's own run, resumed: fill in only what it lacks
+                _fill_missing(backend, found, group, job_type)
+            else:  # a component attaching to its runner's run: what its code passes wins
+                _take_explicit(backend, found, project, group, job_type)
+                _record_interpreter(backend, found)
+            start = backend.last_step(run_id) + 1
+            run = Run(backend, found, owner=owner, start_step=start, settings=settings)
             if cfg:
                 run.config.update(cfg)
             if tags is not None and owner:
@@ -520,33 +598,84 @@ def init(
         if resume == "must":
             raise UsageError(f"resume='must' but there is no run {run_id!r}")
 
-    project = naming.check_name(project or _env("project") or "uncategorized", "project name")
-    record = RunRecord(
-        id=run_id or naming.new_run_id(),
+    from stepline.tracking.runs import start_run  # the service below this facade
+
+    run = start_run(
+        backend,
         project=project,
-        name=name or "",
-        group=group or _env("group"),
-        job_type=job_type or _env("job_type"),
-        state="running",
+        group=group,
+        job_type=job_type,
+        name=name,
         config=cfg,
-        tags=list(tags or []),
+        tags=tags,
         notes=notes,
-        host=socket.gethostname(),
-        pid=os.getpid(),
-        command=" ".join([Path(sys.executable).name, *sys.argv]),
-        python_version=sys.version.split()[0],
-        created_at=time.time(),
+        run_id=run_id,
+        files_dir=dir,
+        settings=settings,
     )
-    git = _git_commit(Path.cwd())
-    if git:
-        record.git_commit = git[1]
-    backend.create_run(record)
-    run = Run(backend, record, owner=True)
-    run._files_dir = os.fspath(dir) if dir else None
-    if git:
-        run._check_dirty(git[0])
-    _registry.add(run, make_active)
+    _registry.add(run, make_active)  # the process hooks, and `stepline.run`
     return run
+
+
+def _take_explicit(
+    backend: Backend,
+    found: RunRecord,
+    project: str | None,
+    group: str | None,
+    job_type: str | None,
+) -> None:
+    """Apply a component's own `init(project=, group=, job_type=)` to its runner's run.
+
+    As in W&B, what code passes to `init` beats the defaults its environment gives (the runner's
+    `--project`, `--group`, `--job-type`, or `WANDB_PROJECT` set by a pipeline's main.py). A run
+    moved to another project keeps counting there: its automatic name is made again.
+    """
+    if project and project != found.project:
+        naming.check_name(project, "project name")
+        renumber = naming.is_auto_name(found.name)
+        found.name = backend.move_run(found.id, project, renumber=renumber)
+        found.project = project
+    fill = {k: v for k, v in (("job_type", job_type), ("group", group)) if v}
+    fill = {k: v for k, v in fill.items() if v != getattr(found, k)}
+    if fill:
+        backend.update_run(found.id, **fill)
+        for k, v in fill.items():
+            setattr(found, k, v)
+
+
+def _fill_missing(
+    backend: Backend, found: RunRecord, group: str | None, job_type: str | None
+) -> None:
+    fill = {k: v for k, v in (("job_type", job_type), ("group", group)) if v}
+    fill = {k: v for k, v in fill.items() if not getattr(found, k)}
+    if fill:
+        backend.update_run(found.id, **fill)
+        for k, v in fill.items():
+            setattr(found, k, v)
+
+
+def _record_interpreter(backend: Backend, found: RunRecord) -> None:
+    """The attaching process is the component: its Python is the run's, whatever ran it."""
+    version = sys.version.split()[0]
+    if found.python_version != version:
+        backend.update_run(found.id, python_version=version)
+        found.python_version = version
+    if found.info.get("python") != sys.executable:
+        found.info = backend.merge_run(found.id, "info", {"python": sys.executable})
+
+
+def place_run(
+    run_id: str,
+    project: str | None = None,
+    group: str | None = None,
+    backend: Backend | None = None,
+) -> None:
+    """Move a stored run to `project` and `group`, as a component's own `init` would.
+
+    >>> place_run(root_run_id, project="nyc_airbnb", group="development")
+    """
+    backend = backend or get_backend()
+    _take_explicit(backend, backend.get_run(run_id), project, group, None)
 
 
 def _existing(backend: Backend, run_id: str) -> RunRecord | None:

@@ -73,6 +73,12 @@ class Summary(dict[str, Any]):
             super().update(values)
             self._dirty.update(values)
 
+    def _restore_dirty(self, dirty: dict[str, Any]) -> None:
+        """Mark `dirty` unwritten again (a failed write), unless a key changed since."""
+        with self._lock:
+            for key, value in dirty.items():
+                self._dirty.setdefault(key, value)
+
     def take_dirty(self) -> dict[str, Any]:
         with self._lock:
             dirty, self._dirty = self._dirty, {}

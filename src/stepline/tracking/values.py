@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import argparse
 import math
 import os
+import sys
 from collections.abc import Mapping
 from typing import Any
 
@@ -21,7 +21,7 @@ def to_plain(value: Any, where: str) -> Any:
         return value
     if isinstance(value, Mapping):
         return {str(k): to_plain(v, f"{where}.{k}") for k, v in value.items()}
-    if isinstance(value, argparse.Namespace):
+    if _is_namespace(value):
         return to_plain(vars(value), where)
     if isinstance(value, list | tuple | set | frozenset):
         return [to_plain(v, f"{where}[]") for v in value]
@@ -37,6 +37,12 @@ def to_plain(value: Any, where: str) -> Any:
 
         return to_plain(OmegaConf.to_container(value, resolve=True), where)
     return str(value)
+
+
+def _is_namespace(value: Any) -> bool:
+    """An `argparse.Namespace`; argparse is not imported for it (without it there are none)."""
+    argparse = sys.modules.get("argparse")
+    return argparse is not None and isinstance(value, argparse.Namespace)
 
 
 def check_config_keys(data: Mapping[str, Any], where: str = "config") -> None:
@@ -62,10 +68,11 @@ def config_from(source: Any) -> dict[str, Any]:
     if source is None:
         return {}
     if isinstance(source, str | os.PathLike) and str(source).endswith((".yaml", ".yml")):
-        import yaml
+        from pathlib import Path
 
-        with open(source) as f:
-            loaded = yaml.safe_load(f) or {}
+        from stepline.formats.yaml import load_yaml
+
+        loaded = load_yaml(Path(source)).data or {}
         if not isinstance(loaded, dict):
             raise InvalidValue(f"config file {os.fspath(source)!r} must hold a mapping at the top")
         source = loaded

@@ -196,7 +196,14 @@ def go(args: argparse.Namespace) -> None:
         example = X_val[used_columns].dropna().iloc[:5]
         signature = models.infer_signature(X_val[used_columns], y_pred)
         logger.info("Exporting the model to %s", export_path)
-        models.save(pipe, str(export_path), signature=signature, input_example=example)
+        # the training rows' profile travels with the model: `stepline monitor` compares with it
+        models.save(
+            pipe,
+            str(export_path),
+            signature=signature,
+            input_example=example,
+            reference_data=X_train[used_columns],
+        )
 
         artifact = stepline.Artifact(
             args.output_artifact,

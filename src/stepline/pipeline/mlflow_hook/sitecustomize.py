@@ -7,9 +7,9 @@ stepline puts this directory on PYTHONPATH when it runs a pipeline root whose `m
   `mlflow.sklearn`, `infer_signature`, ... stay the real ones);
 - provides a minimal `mlflow` module (just `run`) when the env has no mlflow at all;
 - runs each call as a stepline step (tracked, cached, in its own env) by handing it to the
-  stepline that launched the root: `$STEPLINE_PYTHON -m stepline.cli.pipeline pipeline
-  mlflow-step REQUEST`. Nothing here imports stepline, so the root env needs none of its
-  dependencies.
+  stepline that launched the root: its step server (`$STEPLINE_STEP_SOCKET`, a fork of a warm
+  process per call), else a new `$STEPLINE_PYTHON -m stepline.cli.mlflow_step REQUEST`.
+  Nothing here imports stepline, so the root env needs none of its dependencies.
 
 Then it chains to any other `sitecustomize` further down sys.path.
 """
@@ -113,20 +113,74 @@ def run(
         "project": _pick("PROJECT"),
         "group": _pick("RUN_GROUP"),
     }
-    fd, path = tempfile.mkstemp(prefix="stepline-mlflow-", suffix=".json")
-    with os.fdopen(fd, "w") as fh:
-        json.dump(request, fh, default=str)
     env = dict(os.environ)
     parts = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p and p != _HERE]
     env["PYTHONPATH"] = os.pathsep.join(parts)
     for name, value in (("PROJECT", request["project"]), ("RUN_GROUP", request["group"])):
         if value:
             env[f"STEPLINE_{name}"] = env[f"WANDB_{name}"] = str(value)
+    result = _via_server(request, env)
+    code = 0 if result is not None else None
+    if result is None:
+        code, result = _via_process(request, env)
+    if code != 0 or result.get("status") not in ("finished", "cached"):
+        raise _failure(
+            f"Run (ID '{result.get('run_id', '?')}') of {request['uri']} failed: "
+            f"{result.get('error') or 'exit code ' + str(code)}"
+        )
+    return SubmittedRun(result["run_id"], result["status"], result.get("cached_from"))
+
+
+def _via_server(request: dict[str, Any], env: dict[str, str]) -> dict[str, Any] | None:
+    """Hand the call to the launcher's step server (a fork of a warm process), if it runs.
+
+    None when there is no server to ask, so the caller starts a process instead.
+    """
+    import socket
+    import time
+
+    path = os.environ.get("STEPLINE_STEP_SOCKET")
+    if not path or not hasattr(socket, "send_fds"):
+        return None
+    server = int(os.environ.get("STEPLINE_STEP_SERVER_PID") or 0)
+    deadline = time.monotonic() + 60.0
+    while not os.path.exists(path):  # the server binds its socket first thing
+        try:
+            if server:
+                os.kill(server, 0)
+        except OSError:  # it is gone
+            return None
+        if time.monotonic() > deadline:
+            return None
+        time.sleep(0.01)
+    payload = json.dumps({"request": request, "env": env, "cwd": os.getcwd()}, default=str)
+    data = len(payload.encode()).to_bytes(8, "big") + payload.encode()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+        try:
+            conn.connect(path)
+            sent = socket.send_fds(conn, [data], [1, 2])
+        except OSError:
+            return None
+        conn.sendall(data[sent:])
+        reply = b""
+        while chunk := conn.recv(1 << 16):
+            reply += chunk
+    try:
+        return dict(json.loads(reply))
+    except ValueError:
+        return {"status": "failed", "error": "the step server ended without a result"}
+
+
+def _via_process(request: dict[str, Any], env: dict[str, str]) -> tuple[int, dict[str, Any]]:
+    """Run the call in a new `$STEPLINE_PYTHON -m stepline.cli.mlflow_step` process."""
+    fd, path = tempfile.mkstemp(prefix="stepline-mlflow-", suffix=".json")
+    with os.fdopen(fd, "w") as fh:
+        json.dump(request, fh, default=str)
     python = env.get("STEPLINE_PYTHON") or sys.executable
     try:
-        proc = subprocess.run(
-            [python, "-m", "stepline.cli.pipeline", "pipeline", "mlflow-step", path], env=env
-        )
+        proc = subprocess.run([python, "-m", "stepline.cli.mlflow_step", path], env=env)
         try:
             with open(path + ".result") as fh:
                 result = json.load(fh)
@@ -138,12 +192,7 @@ def run(
                 os.unlink(p)
             except OSError:
                 pass
-    if proc.returncode != 0 or result.get("status") not in ("finished", "cached"):
-        raise _failure(
-            f"Run (ID '{result.get('run_id', '?')}') of {request['uri']} failed: "
-            f"{result.get('error') or 'exit code ' + str(proc.returncode)}"
-        )
-    return SubmittedRun(result["run_id"], result["status"], result.get("cached_from"))
+    return proc.returncode, result
 
 
 def _patch(module: types.ModuleType) -> None:

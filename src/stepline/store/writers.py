@@ -1,0 +1,48 @@
+"""Who is writing: temp files and leases are named `<host>.<pid>.<random>` so leftovers of a dead
+writer on this host can be recognised (and removed) by the next one."""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import uuid
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
+
+
+def host() -> str:
+    """This machine's name, reduced to characters safe in a file name (no dots: they separate)."""
+    return _UNSAFE.sub("_", socket.gethostname())[:64] or "host"
+
+
+def tag() -> str:
+    """A unique name for something this process writes: `<host>.<pid>.<random>`."""
+    return f"{host()}.{os.getpid()}.{uuid.uuid4().hex[:16]}"
+
+
+def owner(name: str) -> tuple[str, int] | None:
+    """(host, pid) of a name made by `tag()` (any suffix after it allowed); None for other names."""
+    parts = name.split(".")
+    if len(parts) < 3 or not parts[1].isdigit():
+        return None
+    return parts[0], int(parts[1])
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this id exists on this machine."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
+
+
+def dead_here(name: str) -> bool:
+    """True for a name written by a process of this host that no longer runs."""
+    who = owner(name)
+    return who is not None and who[0] == host() and not pid_alive(who[1])
