@@ -342,6 +342,12 @@ def test_a_lost_worker_fails_its_step_unless_it_may_be_retried(
     assert "its Ray worker was lost" in res.steps["doomed"].reason
     assert marker.read_text().count("x") == 1  # no retries: not run a second time
     assert "mark it `retries: N`" in res.steps["doomed"].reason
+    # the run the lost worker began is ended failed at once, and the step points at it
+    api = stepline.Api()
+    (run,) = api.runs("demo", {"job_type": "doomed"})
+    assert res.steps["doomed"].run_id == run.id
+    assert run.state == "failed" and run.info["worker_lost"] is True
+    assert "its Ray worker was lost" in run.info["error"]
 
     # `retries: 2`: the first attempt loses its worker, the second finishes
     again = tmp_path / "again"
@@ -359,6 +365,10 @@ def test_a_lost_worker_fails_its_step_unless_it_may_be_retried(
     res = run_pipeline(load_pipeline(path), tracker=CoreTracker(), executor=ray_executor)
     assert res.steps["flaky"].state == "finished", res.steps["flaky"].reason
     assert again.read_text().count("x") == 2
+    first, second = sorted(api.runs("demo", {"job_type": "flaky"}), key=lambda r: r.created_at)
+    assert (first.state, second.state) == ("failed", "finished")
+    assert second.id == res.steps["flaky"].run_id
+    assert f"run {second.id} ran the step again" in first.info["error"]
 
 
 def test_a_restarted_driver_reruns_nothing_that_finished(tmp_path: Path, ray_executor: Any) -> None:

@@ -11,8 +11,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -132,6 +134,92 @@ def test_mlproject_resources_reach_ray_and_impossible_ones_fail_the_step(
         in (run.info["error"])
     )
     assert f"lower it in {double}" in run.info["error"]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_ctrl_c_on_a_course_root_cancels_its_ray_task(
+    root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ray_cluster: Any
+) -> None:
+    """SIGINT to the launch's process group, as a terminal's Ctrl-C: the running step's task is
+    cancelled on its worker (the component's process stops, its run ends failed), the next
+    `mlflow.run` never starts, and the command exits non-zero."""
+    address = ray_cluster.get_runtime_context().gcs_address
+    pid_file = tmp_path / "make.pid"
+    make = root / "components" / "make" / "run.py"
+    make.write_text(
+        "import os, pathlib, time\n"
+        f"pathlib.Path({str(pid_file)!r}).write_text(str(os.getpid()))\n"
+        "time.sleep(300)\n" + make.read_text()
+    )
+    store = tmp_path / "store"
+    env = {**os.environ, "STEPLINE_DIR": str(store)}
+    env["PYTHONPATH"] = os.pathsep.join([str(SRC), env.get("PYTHONPATH", "")])
+    cmd = ["run", ".", "--executor", "ray", "--address", address]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "stepline.cli.pipeline", *cmd],
+        cwd=root,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 600  # the root's uv env may be built first
+        while not (pid_file.exists() and pid_file.read_text()):
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "the step never started"
+            time.sleep(0.2)
+        step_pid = int(pid_file.read_text())
+        os.killpg(proc.pid, signal.SIGINT)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode != 0, out + err
+    deadline = time.monotonic() + 30
+    while _alive(step_pid) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not _alive(step_pid), "the step's process outlived the cancel"
+    api = open_store(monkeypatch, store)
+    deadline = time.monotonic() + 30
+    while True:
+        runs = api.runs("course_demo", {"info.step": "make"})
+        if [r.state for r in runs] != ["running"] or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert [r.state for r in runs] == ["failed"], [(r.id, r.state) for r in runs]
+    assert api.runs("course_demo", {"info.step": "double"}) == []
+
+
+def test_a_lost_worker_fails_its_course_step_with_the_run_it_began(
+    root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ray_cluster: Any
+) -> None:
+    """The component's parent is its Ray worker: kill it, as a lost node would. The step fails
+    naming the loss; its one run (the one the worker began) is ended failed, and no second,
+    never-started run is recorded beside it."""
+    address = ray_cluster.get_runtime_context().gcs_address
+    make = root / "components" / "make" / "run.py"
+    make.write_text(
+        "import os, signal, time\nos.kill(os.getppid(), signal.SIGKILL)\ntime.sleep(60)\n"
+        + make.read_text()
+    )
+    store = tmp_path / "store"
+    proc = launch(root, store, "--executor", "ray", "--address", address)
+    assert proc.returncode != 0, proc.stdout + proc.stderr
+    assert "its Ray worker was lost" in proc.stdout + proc.stderr
+    api = open_store(monkeypatch, store)
+    runs = api.runs("course_demo", {"info.step": "make"})
+    assert [(r.state, r.info.get("worker_lost")) for r in runs] == [("failed", True)]
+    assert runs[0].info.get("started") is not False
+    assert api.runs("course_demo", {"info.step": "double"}) == []
 
 
 def test_executor_options_for_a_course_root(root: Path) -> None:

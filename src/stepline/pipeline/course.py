@@ -302,8 +302,12 @@ def run_mlflow_step(
             settings=settings,
             base_env=base,
         )
-    except (EnvError, StepFailed) as exc:  # the step's run did not start (or was lost)
-        _record_unstarted(backend, settings, request, Path(step.source_dir).name, str(exc), info)
+    except (EnvError, StepFailed) as exc:  # the step's run did not start, or was lost
+        started = getattr(exc, "run_id", "")  # a lost Ray worker's run, already ended failed
+        if started:
+            _join_execution(tracker, request, started)
+        else:
+            _record_unstarted(backend, settings, request, Path(step.source_dir).name, str(exc), info)
         raise
     _join_execution(tracker, request, result.run_id)
     out: dict[str, Any] = {"status": result.status, "run_id": result.run_id}

@@ -37,11 +37,13 @@ import os
 import signal
 import threading
 import time
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from stepline.backends.base import Backend, RunQuery
 from stepline.errors import MissingExtra, StepFailed, SteplineError, UsageError
 from stepline.pipeline.executors import Cancelled, StepTask, terminate_children
 from stepline.pipeline.ports import PreparedStep, Runner, StepResult
@@ -267,6 +269,8 @@ class RayExecutor:
     `address`: None (Ray's default), `auto`, `local`, `ray://HOST:PORT` or a head's
     `HOST:PORT`. When Ray is already initialised in this process, that connection is used and
     left open. `init_kwargs` go to `ray.init` (e.g. `num_cpus` for a local cluster).
+    `backend` is where the driver ends the runs of tasks whose worker was lost (default: the
+    store this process's settings name, opened when first needed).
     """
 
     def __init__(
@@ -276,6 +280,7 @@ class RayExecutor:
         *,
         init_kwargs: Mapping[str, Any] | None = None,
         build_env: Callable[[PreparedStep, Callable[[str], None] | None], None] = build_env_here,
+        backend: Backend | None = None,
     ) -> None:
         self.ray = import_ray()
         self.runner = runner
@@ -306,6 +311,7 @@ class RayExecutor:
         self._built: set[str] = set()
         self._cancelled = threading.Event()
         self._resources: tuple[float, list[dict[str, float]]] | None = None
+        self._store = backend
 
     def submit(self, task: StepTask) -> Future[StepResult]:
         """Build the step's env if needed, then submit its task; returns at once."""
@@ -334,13 +340,14 @@ class RayExecutor:
         if why:
             raise StepFailed(f"step {task.step!r}: {why}", step=task.step)
         self._ensure_env(task)
+        token = uuid.uuid4().hex  # names the runs of this task's attempts (info.ray_task)
         call = {
             "project": task.project,
             "group": task.group,
             "job_type": task.job_type,
             "run_name": task.run_name,
             "extra_env": dict(task.extra_env),
-            "info": dict(task.info),
+            "info": {**task.info, "ray_task": token},
         }
         with self._lock:
             if self._cancelled.is_set():
@@ -369,17 +376,44 @@ class RayExecutor:
                 else "and it is not retried: mark it `retries: N` in pipeline.yaml if it is "
                 "safe to run again"
             )
-            raise StepFailed(
-                f"step {task.step!r}: its Ray worker was lost ({type(exc).__name__}) {why}"
-            ) from exc
+            message = f"step {task.step!r}: its Ray worker was lost ({type(exc).__name__}) {why}"
+            lost = self._end_lost_runs(token, message)
+            raise StepFailed(message, step=task.step, run_id=lost[-1] if lost else "") from exc
         finally:
             with self._lock:
                 self._refs.pop(ref, None)
         result = RemoteStepResult(**data)
+        if task.retries:  # earlier attempts that lost their worker
+            self._end_lost_runs(
+                token,
+                f"its Ray worker was lost; run {result.run_id} ran the step again",
+                keep=result.run_id,
+            )
         if task.on_output:
             for line in result.stderr_tail:
                 task.on_output("stderr", line + "\n")
         return result
+
+    def _end_lost_runs(self, token: str, error: str, keep: str = "") -> list[str]:
+        """End `failed` the runs of a task's attempts whose worker died (they would otherwise
+        read `running` until their heartbeat goes stale), but `keep`; returns their ids, oldest
+        first. A worker lost before its run began left none."""
+        backend = self._backend()
+        found = backend.find_runs(RunQuery(filters={"info.ray_task": token}, order=("created_at",)))
+        lost = [r.id for r in found if r.id != keep]
+        for run in found:
+            if run.id != keep and run.state in ("running", "crashed"):
+                backend.end_run(run.id, "failed", info={"error": error, "worker_lost": True})
+        return lost
+
+    def _backend(self) -> Backend:
+        with self._lock:
+            if self._store is None:
+                from stepline.backends import open_backend
+                from stepline.settings import Settings
+
+                self._store = open_backend(Settings.from_env())
+            return self._store
 
     def _nodes(self) -> list[dict[str, float]]:
         """Each live node's total resources, asked of Ray at most every 10 s (it is an RPC)."""

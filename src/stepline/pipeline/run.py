@@ -280,6 +280,7 @@ class Execution:
             self._set(state, "cancelled", reason="interrupted before it started")
             return
         except SteplineError as exc:
+            state.run_id = getattr(exc, "run_id", "") or state.run_id  # a lost worker's run
             self._set(state, "failed", reason=str(exc))
             return
         except Exception as exc:  # user-code boundary: report, keep other branches going
