@@ -170,6 +170,8 @@ def test_registry_promote_moves_an_alias(client: Any, demo: DemoStore) -> None:
         (f"{P}/runs.json?filter=summary.r2~1", 400, "usage"),
         (f"{P}/runs.json?group_by=colour", 400, "usage"),
         (f"{P}/runs/zzzzzzzz.json", 404, "run_not_found"),
+        (f"{P}/lineage.json?ref=v:abc", 400, "usage"),
+        (f"{P}/lineage.json?ref=v:999999", 404, "version_not_found"),
         (f"{P}/artifacts/nope.json", 404, "artifact_not_found"),
         ("/no/such/page.json", 404, "not_found"),
     ],

@@ -66,15 +66,12 @@ def _copy_objects(src: Backend, dst: Backend, oids: set[str]) -> int:
         before = dst_objects.sent_objects
         dst_objects.upload(oids, source=src_objects)
         return int(dst_objects.sent_objects - before)
-    sent = 0
-    for oid in sorted(oids):
-        if dst_objects.has(oid):
-            continue
-        if hasattr(src_objects, "fetch"):
-            src_objects.fetch(oid)
+    missing = sorted(oid for oid in oids if not dst_objects.has(oid))
+    if hasattr(src_objects, "fetch_many"):  # a server: download them all first, in parallel
+        src_objects.fetch_many(missing)
+    for oid in missing:
         dst_objects.put_file(src_objects.verify(oid), oid)
-        sent += 1
-    return sent
+    return len(missing)
 
 
 def _media(rows: list[dict[str, Any]]) -> set[str]:

@@ -17,7 +17,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from stepline.errors import NotFound
+from stepline.errors import NotFound, RunNotFound, UsageError, VersionNotFound
 from stepline.metadata import schema as t
 
 CLUSTER_MIN = 5
@@ -64,7 +64,7 @@ def _split(keys: Iterable[str]) -> tuple[set[str], set[int]]:
     for k in keys:
         if k.startswith("r:"):
             runs.add(k[2:])
-        elif k.startswith("v:"):
+        elif k.startswith("v:") and k[2:].isdigit():  # an expand= value from the URL
             versions.add(int(k[2:]))
     return runs, versions
 
@@ -153,7 +153,11 @@ def _readable(conn: sa.Connection, keys: set[str], can_read: Any) -> set[str]:
 
 def root_key(meta: Any, ref: str) -> str:
     """`r:<run id>` or `v:<version id>` for a run id/name or an artifact reference."""
-    if ref.startswith(("r:", "v:")):
+    if ref.startswith("r:"):
+        return ref
+    if ref.startswith("v:"):
+        if not ref[2:].isdigit():
+            raise UsageError(f"lineage node {ref!r}: a version node is v:<number>, e.g. v:12")
         return ref
     try:
         return f"r:{meta.get_run(ref).id}"
@@ -205,11 +209,12 @@ def neighbourhood(
         info = _details(conn, nodes)
     if can_read is not None:
         info = {k: v for k, v in info.items() if can_read(v.pop("project"))}
-        if root not in info:
-            raise NotFound(f"no run or artifact version {ref!r}")
     else:
         for v in info.values():
             v.pop("project")
+    if root not in info:  # a v:/r: key the URL named that is not in the store (or not readable)
+        error = VersionNotFound if root.startswith("v:") else RunNotFound
+        raise error(f"no run or artifact version {ref!r}")
     edges = {(a, b) for a, b in edges if a in info and b in info}
     graph_nodes = {k: {"id": k, **info[k]} for k in nodes if k in info}
     if clusters:
