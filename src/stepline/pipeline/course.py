@@ -307,7 +307,9 @@ def run_mlflow_step(
         if started:
             _join_execution(tracker, request, started)
         else:
-            _record_unstarted(backend, settings, request, Path(step.source_dir).name, str(exc), info)
+            _record_unstarted(
+                backend, settings, request, Path(step.source_dir).name, str(exc), info
+            )
         raise
     _join_execution(tracker, request, result.run_id)
     out: dict[str, Any] = {"status": result.status, "run_id": result.run_id}
