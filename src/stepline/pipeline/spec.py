@@ -428,26 +428,55 @@ def _str_list(value: Any, step: str, key: str, at: _Where) -> list[str]:
     return [str(v) for v in value]
 
 
+class _Resolved:
+    """A step body's values with interpolations resolved: all at once (one OmegaConf pass, the
+    common case), else key by key, so an error names the key it is in."""
+
+    def __init__(self, root: Any, step: str, at: _Where) -> None:
+        from omegaconf import OmegaConf
+        from omegaconf.errors import OmegaConfBaseException
+
+        self.root, self.step, self.at = root, step, at
+        whole: Any
+        try:
+            whole = OmegaConf.to_container(
+                root[_PARAMS_ROOT][step], resolve=True, throw_on_missing=True
+            )
+        except OmegaConfBaseException:
+            whole = None  # a bad interpolation somewhere: find it key by key
+        self.whole: dict[Any, Any] | None = whole if isinstance(whole, dict) else None
+
+    def __call__(self, *key: str) -> Any:
+        if self.whole is None:
+            return _resolve(self.root, self.step, key, self.at)
+        value: Any = self.whole
+        for part in key:
+            if not isinstance(value, dict) or part not in value:
+                return None
+            value = value[part]
+        return value
+
+
 def _build_step(step: str, body: dict[str, Any], root: Any, at: _Where) -> StepSpec:
-    component = str(_resolve(root, step, ("component",), at))
+    resolved = _Resolved(root, step, at)
+    component = str(resolved("component"))
     if not is_remote_uri(component):
         component = str((at.file.parent / component).resolve())
-    entry_point = str(_resolve(root, step, ("entry_point",), at) or "main")
+    entry_point = str(resolved("entry_point") or "main")
     params_raw = body.get("parameters") or {}
     if not isinstance(params_raw, dict):
         raise SpecError(f"{at.step(step, 'parameters')}: must be a mapping")
     parameters = {
-        str(k): _as_param(_resolve(root, step, ("parameters", str(k)), at), step, str(k), at)
-        for k in params_raw
+        str(k): _as_param(resolved("parameters", str(k)), step, str(k), at) for k in params_raw
     }
     inputs: list[ArtifactRef] = []
-    raw_inputs = _str_list(_resolve(root, step, ("inputs",), at), step, "inputs", at)
+    raw_inputs = _str_list(resolved("inputs"), step, "inputs", at)
     for i, text in enumerate(raw_inputs):
         try:
             inputs.append(parse_ref(text))
         except InvalidReference as exc:
             raise SpecError(f"{at.step(step, 'inputs', i)}: {exc}") from exc
-    outputs = _str_list(_resolve(root, step, ("outputs",), at), step, "outputs", at)
+    outputs = _str_list(resolved("outputs"), step, "outputs", at)
     for i, out in enumerate(outputs):
         if ":" in out or "/" in out:
             raise SpecError(
@@ -455,10 +484,10 @@ def _build_step(step: str, body: dict[str, Any], root: Any, at: _Where) -> StepS
                 "name the artifact only, e.g. clean_sample.csv"
             )
     after = _str_list(body.get("after"), step, "after", at)
-    version = _resolve(root, step, ("version",), at)
-    env_manager = _resolve(root, step, ("env_manager",), at)
-    resources = parse_resources(_resolve(root, step, ("resources",), at), at.step(step))
-    retries = parse_retries(_resolve(root, step, ("retries",), at), at.step(step))
+    version = resolved("version")
+    env_manager = resolved("env_manager")
+    resources = parse_resources(resolved("resources"), at.step(step))
+    retries = parse_retries(resolved("retries"), at.step(step))
     spec = StepSpec(
         name=step,
         component=component,

@@ -18,6 +18,7 @@ from typing import Any
 
 from stepline.components.memo import planning_memo
 from stepline.errors import SpecError, UsageError
+from stepline.formats.yaml import load_yaml
 from stepline.pipeline.executors import Executor, LocalExecutor
 from stepline.pipeline.ports import Runner, Tracker
 from stepline.pipeline.run import (
@@ -30,7 +31,7 @@ from stepline.pipeline.run import (
     new_execution_id,
     plan_execution,
 )
-from stepline.pipeline.spec import PipelineSpec, load_pipeline
+from stepline.pipeline.spec import PipelineSpec, find_pipeline_file, parse_pipeline
 from stepline.states import SUCCEEDED
 
 _RANGE = re.compile(r"^range\((-?\d+)\s*,\s*(-?\d+)(?:\s*,\s*(-?\d+))?\)$")
@@ -193,7 +194,8 @@ def run_sweep(
     sweep_id = new_execution_id()
     # every point plans the same components: each folder is read once (nothing runs yet)
     with planning_memo():
-        specs = [load_pipeline(path, list(p)) for p in points]
+        doc = load_yaml(find_pipeline_file(path))  # parsed once; each point re-applies its config
+        specs = [parse_pipeline(doc, list(p)) for p in points]
         plans = [
             plan_execution(s, runner, tracker, only=only, from_step=from_step, force=force)
             for s in specs
