@@ -361,6 +361,9 @@ class RayExecutor:
         try:
             data = self.ray.get(ref)
         except self.ray.exceptions.TaskCancelledError:
+            # the worker ends the run itself as it stops the component; this driver may be on
+            # its way out (Ctrl-C) and take its tasks' workers with it before that happens
+            self._end_runs(token, f"step {task.step!r} was cancelled", worker_lost=False)
             raise Cancelled(task.step) from None
         except self.ray.exceptions.RayTaskError as exc:
             cause = exc.cause if isinstance(exc.cause, BaseException) else None
@@ -377,14 +380,14 @@ class RayExecutor:
                 "safe to run again"
             )
             message = f"step {task.step!r}: its Ray worker was lost ({type(exc).__name__}) {why}"
-            lost = self._end_lost_runs(token, message)
+            lost = self._end_runs(token, message)
             raise StepFailed(message, step=task.step, run_id=lost[-1] if lost else "") from exc
         finally:
             with self._lock:
                 self._refs.pop(ref, None)
         result = RemoteStepResult(**data)
         if task.retries:  # earlier attempts that lost their worker
-            self._end_lost_runs(
+            self._end_runs(
                 token,
                 f"its Ray worker was lost; run {result.run_id} ran the step again",
                 keep=result.run_id,
@@ -394,16 +397,18 @@ class RayExecutor:
                 task.on_output("stderr", line + "\n")
         return result
 
-    def _end_lost_runs(self, token: str, error: str, keep: str = "") -> list[str]:
-        """End `failed` the runs of a task's attempts whose worker died (they would otherwise
-        read `running` until their heartbeat goes stale), but `keep`; returns their ids, oldest
-        first. A worker lost before its run began left none."""
+    def _end_runs(
+        self, token: str, error: str, keep: str = "", *, worker_lost: bool = True
+    ) -> list[str]:
+        """End `failed` the runs of a task's attempts still open, but `keep`: a worker that died
+        (or was cancelled) left them `running` until their heartbeat went stale. Returns their
+        ids, oldest first; a task whose worker went before its run began left none."""
         backend = self._backend()
         found = backend.find_runs(RunQuery(filters={"info.ray_task": token}, order=("created_at",)))
         lost = [r.id for r in found if r.id != keep]
         for run in found:
             if run.id != keep and run.state in ("running", "crashed"):
-                backend.end_run(run.id, "failed", info={"error": error, "worker_lost": True})
+                backend.end_run(run.id, "failed", info={"error": error, "worker_lost": worker_lost})
         return lost
 
     def _backend(self) -> Backend:
