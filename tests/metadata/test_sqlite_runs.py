@@ -144,3 +144,20 @@ def test_a_step_attaching_to_its_runners_run_does_not_import_sqlalchemy(store: P
     assert [row["rows"] for row in stored.history()] == [10]
     assert stored.info["python"] == sys.executable
     assert time.time() - stored.heartbeat_at < 60
+
+
+def test_attaching_a_log_does_not_import_sqlalchemy(store: Path) -> None:
+    """A component's runner attaches the step's stdout and stderr when it ends; on SQLite that
+    write takes the plain path too, and a second attach replaces the first."""
+    code = """
+        import sys, stepline
+        run = stepline.init(project="p")
+        run.attach_log("stdout", b"first\\n")
+        run.attach_log("stdout", b"made 3 rows\\n")
+        run.finish()
+        print(run.id, "sqlalchemy" in sys.modules)
+    """
+    stepline.init(project="p").finish()  # the store and its schema exist
+    run_id, imported = run_script(code, {})
+    assert imported == "False"
+    assert LocalBackend(store).get_log(run_id, "stdout") == b"made 3 rows\n"

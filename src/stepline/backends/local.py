@@ -76,6 +76,16 @@ class _SqlParts:
         return cls(db, runs, artifacts, SqlRegistry(db), SqlExecutions(db, runs, artifacts))
 
 
+def preload_sql() -> None:
+    """Import what the SQL parts need (SQLAlchemy, ~0.2 s), e.g. in a thread of a process that
+    will query runs once a child it waits for has ended; the import is then done."""
+    import stepline.metadata._base
+    import stepline.metadata.artifacts
+    import stepline.metadata.executions
+    import stepline.metadata.registry
+    import stepline.metadata.runs  # noqa: F401
+
+
 class LocalBackend:
     """Everything under one store folder (`.stepline/`), metadata in SQLite unless a URL says otherwise."""
 
@@ -224,7 +234,7 @@ class LocalBackend:
 
     def put_log(self, run_id: str, stream: str, data: bytes) -> None:
         oid = self.objects.put_bytes(data)
-        self.runs.set_log_oid(run_id, stream, oid, len(data))
+        (self._fast or self.runs).set_log_oid(run_id, stream, oid, len(data))
 
     def get_log(self, run_id: str, stream: str) -> bytes | None:
         oid = self.runs.log_oid(run_id, stream)

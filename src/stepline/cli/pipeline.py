@@ -394,6 +394,10 @@ def _run_course(
     from stepline.pipeline.stepserver import ExecutorStepServer, StepServer
 
     t0 = time.monotonic()
+    # the summary below queries runs through SQLAlchemy: import it while the root runs
+    from stepline.backends.local import preload_sql
+
+    threading.Thread(target=preload_sql, name="stepline-preload", daemon=True).start()
     # mlflow.run calls become forks of one warm process, or threads of this one that hand
     # each step to the executor
     server = StepServer() if executor is None else ExecutorStepServer(executor)

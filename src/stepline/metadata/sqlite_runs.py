@@ -231,6 +231,15 @@ class SqliteRuns:
                 (time.time(), run_id),
             )
 
+    def set_log_oid(self, run_id: str, stream: str, oid: str, size: int) -> None:
+        """Point the run's `stream` log (stdout, stderr, build) at object `oid`, replacing any."""
+        with self._tx() as conn:
+            conn.execute("DELETE FROM run_logs WHERE run_id = ? AND stream = ?", (run_id, stream))
+            conn.execute(
+                "INSERT INTO run_logs (run_id, stream, oid, size) VALUES (?, ?, ?, ?)",
+                (run_id, stream, oid, size),
+            )
+
     def append_history(
         self, run_id: str, first_step: int, last_step: int, data: str, rows: list[Any] | None = None
     ) -> None:
