@@ -145,3 +145,36 @@ def test_reflinks_on_a_reflink_filesystem_are_verified_too(
     with pytest.raises(CorruptObject, match="corrupt"):
         stepline.Api().artifact("p/table.csv:v0").download(base / "dl2")
     assert not (base / "dl2" / "table.csv").exists()
+
+
+def test_a_download_never_writes_through_a_symlink_in_its_folder(tmp_path: Path) -> None:
+    """A symlinked folder inside the target that leads outside is refused before anything is
+    written; a symlink where a file goes is replaced by the file, its target left untouched."""
+    from stepline.errors import PathEscape
+
+    src = tmp_path / "src" / "data"
+    src.mkdir(parents=True)
+    (src / "a.txt").write_text("new\n")
+    with stepline.init(project="p", reinit="create_new") as run:
+        art = stepline.Artifact("tree", type="data")
+        art.add_dir(tmp_path / "src")
+        run.log_artifact(art)
+    version = stepline.Api().artifact("p/tree:v0")
+
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "a.txt").write_text("precious\n")
+    target = tmp_path / "dl"
+    target.mkdir()
+    (target / "data").symlink_to(outside)
+    with pytest.raises(PathEscape, match="outside"):
+        version.download(target)
+    assert (outside / "a.txt").read_text() == "precious\n"
+
+    other = tmp_path / "dl2"
+    (other / "data").mkdir(parents=True)
+    (other / "data" / "a.txt").symlink_to(outside / "a.txt")
+    version.download(other)
+    assert not (other / "data" / "a.txt").is_symlink()
+    assert (other / "data" / "a.txt").read_text() == "new\n"
+    assert (outside / "a.txt").read_text() == "precious\n"

@@ -3,6 +3,7 @@ writer on this host can be recognised (and removed) by the next one."""
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import socket
@@ -16,9 +17,20 @@ def host() -> str:
     return _UNSAFE.sub("_", socket.gethostname())[:64] or "host"
 
 
+_names = itertools.count()
+_prefix: tuple[int, str] = (-1, "")
+
+
 def tag() -> str:
-    """A unique name for something this process writes: `<host>.<pid>.<random>`."""
-    return f"{host()}.{os.getpid()}.{uuid.uuid4().hex[:16]}"
+    """A unique name for something this process writes: `<host>.<pid>.<random>`.
+
+    The random part is drawn once per process (again after a fork) and then counted up, so a
+    download of many files does not pay for a random draw and a host lookup per file."""
+    global _prefix
+    pid = os.getpid()
+    if _prefix[0] != pid:
+        _prefix = (pid, f"{host()}.{pid}.{uuid.uuid4().hex[:10]}")
+    return f"{_prefix[1]}{next(_names):06x}"
 
 
 def owner(name: str) -> tuple[str, int] | None:

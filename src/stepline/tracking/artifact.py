@@ -288,9 +288,18 @@ class Artifact:
         target = Path(root) if root is not None else self._default_root()
         target.mkdir(parents=True, exist_ok=True)
         real_root = target.resolve()
-        for path in record.manifest.entries:
-            dest = (target / clean_entry_path(path)).resolve()
-            if not dest.is_relative_to(real_root):
+        folders: dict[Path, bool] = {}  # each folder resolved once: a symlink in it may escape
+        for path, entry in record.manifest.entries.items():
+            dest = target / clean_entry_path(path)
+            inside: bool | None
+            if entry.ref is not None:  # a reference is fetched to its path: resolve it whole
+                inside = dest.resolve().is_relative_to(real_root)
+            else:  # a stored file replaces whatever is at its path (os.replace), never follows it
+                inside = folders.get(dest.parent)
+                if inside is None:
+                    inside = dest.parent.resolve().is_relative_to(real_root)
+                    folders[dest.parent] = inside
+            if not inside:
                 raise PathEscape(f"entry {path!r} would be written outside {target}")
         try:
             self._store().materialize(record.manifest, target)
