@@ -27,6 +27,27 @@ def test_import_is_light() -> None:
     assert after == before  # importing stepline loads none of its heavy dependencies
 
 
+def test_a_run_that_stores_nothing_loads_no_hashing_json_or_logging(tmp_path: Path) -> None:
+    """Every component step starts a run: its first `init` loads only what a run needs (BLAKE3
+    with the first object stored, orjson with the first metric rows, logging never)."""
+    code = (
+        "import sys, stepline; stepline.init(project='p').finish()\n"
+        "heavy = ('blake3', 'orjson', 'logging', 'sqlalchemy', 'shutil', 'uuid', 'socket')\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in heavy))\n"
+    )
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "STEPLINE_DIR": str(tmp_path / ".stepline"),
+        "STEPLINE_CACHE_DIR": str(tmp_path / "cache"),
+    }
+    first = [sys.executable, "-c", "import stepline; stepline.init(project='p').finish()"]
+    subprocess.run(first, env=env, check=True, capture_output=True)  # the store exists
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "[]"
+
+
 def test_code_written_for_wandb_runs_with_the_import_changed(tmp_path) -> None:  # type: ignore[no-untyped-def]
     import stepline as wandb
 

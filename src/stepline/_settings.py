@@ -6,7 +6,6 @@ the environment itself.
 
 from __future__ import annotations
 
-import logging
 import os
 import re
 from collections.abc import Mapping
@@ -80,6 +79,8 @@ def ensure_store(path: Path) -> bool:
     ignore = path / ".gitignore"
     if not ignore.exists():
         ignore.write_text("# stepline's store: runs, artifacts and objects, kept out of git\n*\n")
+
+    import logging  # only when a store is made: a run's start imports no logging
 
     logging.getLogger("stepline.store").info("created a stepline store in %s", path)
     return True

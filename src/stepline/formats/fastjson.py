@@ -15,15 +15,23 @@ import json
 from types import ModuleType
 from typing import Any
 
-orjson: ModuleType | None
-try:
-    import orjson
-except ImportError:  # an environment built without it: same results, slower
-    orjson = None
+_orjson: list[ModuleType | None] = []  # imported on first use: a run that logs nothing never pays
+
+
+def _fast() -> ModuleType | None:
+    if not _orjson:
+        try:
+            import orjson
+        except ImportError:  # an environment built without it: same results, slower
+            _orjson.append(None)
+        else:
+            _orjson.append(orjson)
+    return _orjson[0]
 
 
 def dumps(obj: Any) -> str:
     """Compact JSON text of `obj`."""
+    orjson = _fast()
     if orjson is not None:
         try:
             return orjson.dumps(obj).decode()
@@ -35,6 +43,7 @@ def dumps(obj: Any) -> str:
 def loads(text: str | bytes) -> Any:
     """The value of JSON `text` (ValueError when it is not JSON). Text orjson refuses goes to
     the standard library, which also reads the NaN and Infinity that older writers may have left."""
+    orjson = _fast()
     if orjson is not None:
         try:
             return orjson.loads(text)

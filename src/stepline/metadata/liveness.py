@@ -12,14 +12,14 @@ Pure and stdlib only: both metadata writers (SQLAlchemy and `sqlite_runs`) use i
 from __future__ import annotations
 
 import os
-import socket
 import time
 from collections.abc import Iterable
 
 from stepline import _settings
 from stepline.backends.base import RunRecord
+from stepline.store.writers import hostname
 
-HOST = socket.gethostname()
+HOST = hostname()
 
 
 def pid_alive(pid: int) -> bool:

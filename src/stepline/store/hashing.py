@@ -4,17 +4,24 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Sequence
-
-import blake3
+from typing import Any
 
 #: files at least this large are hashed with BLAKE3's own threads over a memory map
 MMAP_THRESHOLD = 8 << 20
 _CHUNK = 1 << 20
 
 
+def _blake3() -> Any:
+    """The `blake3.blake3` hasher, imported at the first hash: a run that stores nothing never
+    loads the extension (a few ms of every first `init`)."""
+    import blake3
+
+    return blake3.blake3
+
+
 def hash_bytes(data: bytes) -> str:
     """The hex BLAKE3 digest of `data`."""
-    return blake3.blake3(data).hexdigest()
+    return str(_blake3()(data).hexdigest())
 
 
 def hash_file(path: str | os.PathLike[str], size: int | None = None) -> str:
@@ -22,12 +29,13 @@ def hash_file(path: str | os.PathLike[str], size: int | None = None) -> str:
     if size is None:
         size = os.stat(path).st_size
     if size >= MMAP_THRESHOLD:
-        return blake3.blake3(max_threads=blake3.blake3.AUTO).update_mmap(path).hexdigest()
-    hasher = blake3.blake3()
+        threaded = _blake3()
+        return str(threaded(max_threads=threaded.AUTO).update_mmap(path).hexdigest())
+    hasher = _blake3()()
     with open(path, "rb") as f:
         while chunk := f.read(_CHUNK):
             hasher.update(chunk)
-    return hasher.hexdigest()
+    return str(hasher.hexdigest())
 
 
 def hash_files(paths: Sequence[str], sizes: Sequence[int]) -> list[str]:
@@ -53,7 +61,7 @@ def hash_files(paths: Sequence[str], sizes: Sequence[int]) -> list[str]:
 
 def digest_lines(header: str, lines: Iterable[str]) -> str:
     """The digest of a header line followed by `lines`, each ending in a newline."""
-    hasher = blake3.blake3((header + "\n").encode())
+    hasher = _blake3()((header + "\n").encode())
     for line in lines:
         hasher.update((line + "\n").encode())
-    return hasher.hexdigest()
+    return str(hasher.hexdigest())

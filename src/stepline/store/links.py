@@ -13,8 +13,6 @@ import errno
 import os
 from pathlib import Path
 
-import blake3
-
 from stepline.errors import InvalidValue
 
 #: every way an object can reach a user's folder, safest first
@@ -68,6 +66,8 @@ def clone(src: Path, dest: Path) -> bool:
 
 def copy_hashed(src: Path, dest: Path) -> str:
     """Copy `src` to `dest` and return the BLAKE3 digest of the bytes written, in one pass."""
+    import blake3  # loaded with the first copy, not with the store (see hashing._blake3)
+
     hasher = blake3.blake3()
     buf = bytearray(_CHUNK)
     view = memoryview(buf)

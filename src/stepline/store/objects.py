@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
@@ -74,6 +72,8 @@ def copy_objects(src: ObjectStore, dest: ObjectStore, oids: Iterable[str]) -> in
         if isinstance(src, LocalObjectStore):
             dest.put_file(src.verify(oid), oid)
             continue
+        import tempfile
+
         with tempfile.TemporaryDirectory(prefix="stepline-copy-") as tmp:
             path = Path(tmp) / oid
             src.materialize(oid, path, ["copy"])
@@ -196,6 +196,8 @@ class LocalObjectStore:
         tmp = self._new_tmp()
         try:
             if not links.clone(src, tmp):
+                import shutil
+
                 shutil.copyfile(src, tmp)
         except BaseException:
             tmp.unlink(missing_ok=True)

@@ -6,15 +6,23 @@ from __future__ import annotations
 import itertools
 import os
 import re
-import socket
-import uuid
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
 
 
+def hostname() -> str:
+    """This machine's name, as `socket.gethostname()` gives it (without importing socket)."""
+    try:
+        return os.uname().nodename
+    except AttributeError:  # pragma: no cover - not on POSIX
+        import socket
+
+        return socket.gethostname()
+
+
 def host() -> str:
     """This machine's name, reduced to characters safe in a file name (no dots: they separate)."""
-    return _UNSAFE.sub("_", socket.gethostname())[:64] or "host"
+    return _UNSAFE.sub("_", hostname())[:64] or "host"
 
 
 _names = itertools.count()
@@ -29,7 +37,7 @@ def tag() -> str:
     global _prefix
     pid = os.getpid()
     if _prefix[0] != pid:
-        _prefix = (pid, f"{host()}.{pid}.{uuid.uuid4().hex[:10]}")
+        _prefix = (pid, f"{host()}.{pid}.{os.urandom(5).hex()}")
     return f"{_prefix[1]}{next(_names):06x}"
 
 

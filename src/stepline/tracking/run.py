@@ -5,7 +5,6 @@ from __future__ import annotations
 import atexit
 import os
 import signal
-import socket
 import sys
 import threading
 import time
@@ -19,6 +18,7 @@ from stepline.backends import get_backend
 from stepline.backends.base import Backend, RunRecord
 from stepline.errors import MetricsLost, UsageError
 from stepline.states import RUN_TERMINAL
+from stepline.store import writers
 from stepline.tracking import naming
 from stepline.tracking.history import HistoryWriter
 from stepline.tracking.media import MEDIA_TYPES
@@ -577,7 +577,7 @@ def init(
                     state="running",
                     ended_at=None,
                     exit_code=None,
-                    host=socket.gethostname(),
+                    host=writers.hostname(),
                     pid=os.getpid(),
                     heartbeat_at=time.time(),
                 )

@@ -18,7 +18,6 @@ environment's defaults and attaching to a parent's run; it is for user code.
 from __future__ import annotations
 
 import os
-import socket
 import sys
 import time
 from collections.abc import Mapping, Sequence
@@ -27,6 +26,7 @@ from typing import Any
 
 from stepline.backends.base import Backend, RunRecord
 from stepline.settings import Settings, current
+from stepline.store import writers
 from stepline.tracking import naming
 from stepline.tracking.run import Run, git_commit
 from stepline.tracking.values import config_from
@@ -75,7 +75,7 @@ def start_run(
         config=config_from(config),
         tags=list(tags or []),
         notes=notes,
-        host=socket.gethostname(),
+        host=writers.hostname(),
         pid=os.getpid(),
         command=" ".join([Path(sys.executable).name, *sys.argv]),
         python_version=sys.version.split()[0],
