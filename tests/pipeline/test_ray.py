@@ -177,6 +177,11 @@ def test_sweep_fans_out_on_ray(tmp_path: Path, ray_executor: Any) -> None:
 
 def test_a_sixteen_execution_sweep_uses_both_nodes(tmp_path: Path, ray_executor: Any) -> None:
     path = sweep_pipeline(tmp_path)
+    # a model step that takes a second, as training does: sixteen of them released at once
+    # cannot all wait for the head's one CPU while the other node's is free (a step of a few
+    # milliseconds may end before the next is queued, and Ray then keeps it on the head)
+    train = tmp_path / "components" / "train" / "train.py"
+    train.write_text(train.read_text() + "import time; time.sleep(1)\n")
     res = run_sweep(
         path,
         expand_grid(["m.depth=1,2,3,5", "m.trees=100,200,300,400"]),
