@@ -37,7 +37,7 @@ def checkout(tmp_path: Path, test_cmd: str, example_cmd: str) -> Path:
 def ci(root: Path, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         ["bash", str(root / ".ci" / "run")],
-        env={**os.environ, **env},
+        env={**os.environ, "CI_SKIP_BROWSER": "1", **env},
         capture_output=True,
         text=True,
         timeout=60,
